@@ -1,0 +1,93 @@
+"""Offline commands: train, evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import torch
+
+from model import checkpoint
+from model.config import PRESETS, load_config
+from model.evaluate import rank_targets
+from model.protocol import PROTOCOLS, evaluation_sessions, load_split, training_vocab
+from model.report import console, reports_table
+from model.scoring import GRU4RecScorer
+from model.sessions import Sessions
+from model.train import train as train_network
+
+DEFAULT_MODEL = Path("runs/model")
+
+
+def _layers(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter("give layer sizes as integers, e.g. 100 or 100,100") from None
+
+
+def train_checkpoint(config, split, *, progress: bool = True) -> tuple[checkpoint.Checkpoint, float]:
+    """Train on the split's training file; returns the checkpoint and training events/s."""
+    vocab = training_vocab(config.vocab, split)
+    sessions = Sessions.from_frame(split.train, vocab.copy(), config.session_timeout)
+    net, log = train_network(config, sessions, len(vocab), progress=progress)
+    data = {"train": str(split.folder / "train_data.csv"), "clicks": int(len(split.train)), "sessions": sessions.n_sessions,
+            "targets": sessions.n_targets, "items": len(vocab), "epoch_loss": log.epoch_loss, "events_per_s": log.events_per_s}
+    return checkpoint.Checkpoint(net=net, config=config, vocab=vocab, data=data), log.events_per_s
+
+
+def evaluate_checkpoint(ckpt: checkpoint.Checkpoint, split, protocol: str, *, session_timeout: float | None = None, progress: bool = False):
+    timeout = ckpt.config.session_timeout if session_timeout is None else session_timeout
+    sessions, n_items = evaluation_sessions(protocol, ckpt.vocab, split, timeout)
+    scorer = GRU4RecScorer(ckpt.net, ckpt.config.history_weight, ckpt.config.history_decay)
+    return rank_targets(scorer, sessions, n_items, history_len=ckpt.config.history_len, progress=progress).report()
+
+
+@click.command()
+@click.option("--data", "data", type=click.Path(path_type=Path), default=None, help="Folder with train_data.csv and test_data.csv [default: ../shared/data/ecommerce].")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="best", show_default=True, help="lab = the course model; official = GRU4Rec's defaults; best = ours.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="JSON file of configuration keys, applied over the preset.")
+@click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_MODEL, show_default=True, help="Checkpoint folder to write.")
+@click.option("--epochs", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--lr", type=float, default=None)
+@click.option("--loss", type=str, default=None, help="cross-entropy, bpr, top1, bpr-max or top1-max.")
+@click.option("--layers", type=str, default=None, help="GRU layer sizes, e.g. 100 or 100,100.")
+@click.option("--embedding", type=int, default=None, help="Separate input embedding size; 0 shares the output embedding.")
+@click.option("--n-sample", type=int, default=None, help="Extra negatives per batch, by popularity**alpha.")
+@click.option("--optimizer", type=click.Choice(["adagrad", "adam"]), default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--threads", type=int, default=None, help="torch CPU threads [default: torch's choice].")
+def train(data, preset, config_file, out, threads, layers, **overrides) -> None:
+    """Train GRU4Rec on the training clicks, evaluate on the test clicks, write a checkpoint."""
+    if threads:
+        torch.set_num_threads(threads)
+    config = load_config(preset, config_file, layers=_layers(layers), **overrides)
+    split = load_split(data)
+    ckpt, events_per_s = train_checkpoint(config, split)
+    report = evaluate_checkpoint(ckpt, split, "seed", progress=True)
+    ckpt.metrics = {"seed": report.to_dict()}
+    checkpoint.save(ckpt, out)
+    console.print(reports_table([(f"gru4rec ({preset})", "seed", report)], title=f"{out} ({ckpt.version}), trained at {events_per_s:,.0f} events/s"))
+
+
+@click.command()
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), default=DEFAULT_MODEL, show_default=True, help="Checkpoint folder.")
+@click.option("--data", "data", type=click.Path(path_type=Path), default=None, help="Folder with train_data.csv and test_data.csv [default: ../shared/data/ecommerce].")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default="seed", show_default=True, help="seed = the course lab's; official = GRU4Rec's (test items unseen in train dropped).")
+@click.option("--session-timeout", type=float, default=None, help="Seconds of pause that reset a session's state, as the stream does [default: the model's].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def evaluate(model_dir, data, protocol, session_timeout, as_json) -> None:
+    """Next-click evaluation of a checkpoint: full ranking, ties counted pessimistically."""
+    ckpt = checkpoint.load(model_dir)
+    report = evaluate_checkpoint(ckpt, load_split(data), protocol, session_timeout=session_timeout, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+    else:
+        console.print(reports_table([(f"{model_dir} ({ckpt.version})", protocol, report)]))
+
+
+commands = [train, evaluate]

@@ -1,0 +1,96 @@
+"""GRU4Rec: a GRU over the clicks of a session that scores every item as the next click.
+
+Hidasi et al., "Session-based Recommendations with Recurrent Neural Networks"
+(arXiv 1511.06939) and "Recurrent Neural Networks with Top-k Gains for
+Session-based Recommendations" (arXiv 1706.03847).
+
+Items the model has not learned yet (index >= n_items, DESIGN rule 5) read as
+one extra all-zero, never-trained input row: the session still advances by a
+click, and such items are never scored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass
+class NetworkConfig:
+    n_items: int
+    layers: list[int] = field(default_factory=lambda: [100])
+    embedding: int = 0  # 0: the input embedding is the output embedding (shared); >0: a separate one of this size
+    dropout_embed: float = 0.0
+    dropout_hidden: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _uniform_(weight: torch.Tensor, fan_in: int, fan_out: int) -> None:
+    """Glorot-uniform over the logical matrix, as the official implementation."""
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    with torch.no_grad():
+        weight.uniform_(-bound, bound)
+
+
+class GRU4Rec(nn.Module):
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__()
+        self.config = config
+        n, top = config.n_items, config.layers[-1]
+        unknown = n  # the padding row that stands for any item the model does not know
+        self.item_out = nn.Embedding(n + 1, top, padding_idx=unknown)
+        self.item_bias = nn.Embedding(n + 1, 1, padding_idx=unknown)
+        self.item_in = nn.Embedding(n + 1, config.embedding, padding_idx=unknown) if config.embedding else None
+        sizes = [config.embedding or top, *config.layers]
+        self.grus = nn.ModuleList(nn.GRUCell(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.drop_embed = nn.Dropout(config.dropout_embed)
+        self.drop_hidden = nn.Dropout(config.dropout_hidden)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        n = self.config.n_items
+        for emb in (self.item_out, self.item_in):
+            if emb is not None:
+                _uniform_(emb.weight[:n], n, emb.embedding_dim)
+        nn.init.zeros_(self.item_bias.weight)
+        for gru in self.grus:
+            _uniform_(gru.weight_ih, gru.input_size, gru.hidden_size)
+            _uniform_(gru.weight_hh, gru.hidden_size, gru.hidden_size)
+            nn.init.zeros_(gru.bias_ih)
+            nn.init.zeros_(gru.bias_hh)
+
+    @property
+    def n_items(self) -> int:
+        return self.config.n_items
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of a session's state: all layers' hidden vectors side by side."""
+        return sum(self.config.layers)
+
+    def init_hidden(self, batch_size: int) -> torch.Tensor:
+        return self.item_out.weight.new_zeros(batch_size, self.hidden_size)
+
+    def step(self, items: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Read one click per row. Returns the top layer's output and the new state."""
+        embed = self.item_in if self.item_in is not None else self.item_out
+        x = embed(items.clamp(max=self.n_items))  # unknown items -> the zero row
+        x = self.drop_embed(x)
+        states = []
+        for gru, h in zip(self.grus, hidden.split(self.config.layers, dim=1)):
+            h = gru(x, h)
+            states.append(h)
+            x = self.drop_hidden(h)
+        return x, torch.cat(states, dim=1)
+
+    def score(self, output: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores of ``items`` (all known items when None) for each row's output."""
+        if items is None:
+            return F.linear(output, self.item_out.weight[: self.n_items], self.item_bias.weight[: self.n_items, 0])
+        return output @ self.item_out(items).T + self.item_bias(items).T

@@ -1,0 +1,113 @@
+"""Training GRU4Rec with session-parallel mini-batches."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from model.config import TrainConfig
+from model.losses import LOSSES, bpr_max
+from model.network import GRU4Rec, NetworkConfig
+from model.optim import AdagradM
+from model.sampling import PopularitySampler
+from model.sessions import Sessions, session_parallel
+
+
+@dataclass
+class TrainLog:
+    epoch_loss: list[float] = field(default_factory=list)
+    events: int = 0  # targets trained on, over all epochs
+    seconds: float = 0.0
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def build_network(config: TrainConfig, n_items: int) -> GRU4Rec:
+    return GRU4Rec(NetworkConfig(n_items, list(config.layers), config.embedding, config.dropout_embed, config.dropout_hidden))
+
+
+class Objective:
+    """Scores the columns a loss needs and applies it: sampled or full softmax."""
+
+    def __init__(self, config: TrainConfig, counts: np.ndarray, generator: torch.Generator) -> None:
+        self.config = config
+        self.loss = LOSSES[config.loss]
+        if config.loss == "bpr-max":
+            self.loss = lambda s, p, n: bpr_max(s, p, n, reg=config.bpreg)
+        self.sampler = None
+        if not config.full_softmax and config.n_sample > 0:
+            self.sampler = PopularitySampler(counts, config.sample_alpha, config.n_sample, generator)
+        pop = torch.from_numpy(np.maximum(counts, 1).astype(np.float32))
+        self.log_pop = pop.log()  # in-batch targets come from the data's own popularity
+        self.log_sample_pop = config.sample_alpha * self.log_pop
+
+    def __call__(self, net: GRU4Rec, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.config.full_softmax:
+            scores = net.score(output)
+            positive = targets
+            negative = torch.ones_like(scores, dtype=torch.bool).scatter_(1, targets[:, None], False)
+        else:
+            sample = self.sampler.draw() if self.sampler else targets[:0]
+            columns = torch.cat([targets, sample])
+            scores = net.score(output, columns)
+            positive = torch.arange(len(targets))
+            negative = columns[None, :] != targets[:, None]
+            if self.config.logq > 0 and self.config.loss == "cross-entropy":
+                log_q = torch.cat([self.log_pop[targets], self.log_sample_pop[sample]])
+                scores = scores - self.config.logq * log_q
+        if self.config.loss != "cross-entropy" and self.config.elu > 0:
+            scores = F.elu(scores, self.config.elu)
+        return self.loss(scores, positive, negative)
+
+
+def make_optimizer(config: TrainConfig, net: GRU4Rec) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(net.parameters(), lr=config.lr)
+    return AdagradM(net.parameters(), lr=config.lr, momentum=config.momentum)
+
+
+def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec | None = None, progress: bool = True) -> tuple[GRU4Rec, TrainLog]:
+    """Train (or, given ``net``, fine-tune) on ``sessions`` whose item indices are < ``n_items``."""
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    net = net if net is not None else build_network(config, n_items)
+    net.train()
+    counts = np.bincount(sessions.items, minlength=n_items)[:n_items]
+    objective = Objective(config, counts, generator)
+    optimizer = make_optimizer(config, net)
+    log = TrainLog()
+    start = time.perf_counter()
+    for epoch in range(config.epochs):
+        total, seen = 0.0, 0
+        bar = tqdm(total=sessions.n_targets, desc=f"epoch {epoch + 1}/{config.epochs}", unit="ev", disable=not progress, leave=False)
+        hidden = net.init_hidden(config.batch_size)
+        for step in session_parallel(sessions, config.batch_size):
+            if step.keep is not None:
+                hidden = hidden[step.keep]
+            hidden = hidden[: len(step.inputs)].detach().masked_fill(step.fresh[:, None], 0.0)
+            output, hidden = net.step(step.inputs, hidden)
+            loss = objective(net, output, step.targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            value = loss.item()
+            if not np.isfinite(value):
+                raise FloatingPointError(f"training diverged in epoch {epoch + 1} (loss {value}); lower the learning rate")
+            total += value * len(step.inputs)
+            seen += len(step.inputs)
+            bar.update(len(step.inputs))
+            if bar.n % 2048 < len(step.inputs):
+                bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+        bar.close()
+        log.epoch_loss.append(total / max(seen, 1))
+        log.events += seen
+    log.seconds = time.perf_counter() - start
+    net.eval()
+    return net, log

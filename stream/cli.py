@@ -1,0 +1,40 @@
+"""The `sessionrec` command: one entry point for every part of the project."""
+
+from __future__ import annotations
+
+import click
+
+from model.cli import commands as model_commands
+from model.data import DataError
+
+
+class Cli(click.Group):
+    """Known failures (bad input, a missing server) end in one readable line, not a traceback."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
+        try:
+            return super().invoke(ctx)
+        except (DataError, ConnectionError, TimeoutError, FloatingPointError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """sessionrec: next-click recommendations from a live click stream with GRU4Rec.
+
+    Train and evaluate offline (train, evaluate, bench model), replay click
+    files into Kafka (replay), serve recommendations (worker) and watch
+    online accuracy (monitor, tail). `sessionrec demo` runs it all on this
+    machine.
+    """
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that print a table (or JSON) for the README."""
+
+
+for command in model_commands:
+    main.add_command(command)
