@@ -6,6 +6,7 @@ import click
 
 from model.cli import commands as model_commands
 from model.data import DataError
+from stream.settings import SettingsError
 
 
 class Cli(click.Group):
@@ -14,7 +15,7 @@ class Cli(click.Group):
     def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
         try:
             return super().invoke(ctx)
-        except (DataError, ConnectionError, TimeoutError, FloatingPointError) as exc:
+        except (DataError, SettingsError, ConnectionError, TimeoutError, FloatingPointError) as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
