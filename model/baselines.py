@@ -7,6 +7,7 @@ from the session's own history.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.nn import functional as F
 
@@ -47,11 +48,10 @@ class ItemKNN(_Stateless):
 
     def __init__(self, train: Sessions, n_known: int, reg: float = 20.0) -> None:
         session_of = np.repeat(np.arange(train.n_sessions), np.diff(train.offsets))
-        pairs = np.unique(np.stack([session_of, train.items]), axis=1)  # one entry per (session, item)
-        incidence = torch.sparse_coo_tensor(
-            torch.from_numpy(np.stack([pairs[1], pairs[0]])), torch.ones(pairs.shape[1]), (n_known, train.n_sessions)
-        ).coalesce()
-        co = torch.sparse.mm(incidence, incidence.t()).to_dense()
+        pairs = pd.DataFrame({"s": session_of, "i": train.items}).drop_duplicates()
+        both = pairs.merge(pairs, on="s")  # every (i, j) that share a session, once per session
+        flat = both["i_x"].to_numpy() * n_known + both["i_y"].to_numpy()
+        co = torch.from_numpy(np.bincount(flat, minlength=n_known * n_known).astype(np.float32)).view(n_known, n_known)
         support = co.diagonal().clone()
         co.fill_diagonal_(0.0)
         self.similarity = co / torch.sqrt((support[:, None] + reg) * (support[None, :] + reg))

@@ -65,6 +65,12 @@ class GRU4Rec(nn.Module):
             nn.init.zeros_(gru.bias_ih)
             nn.init.zeros_(gru.bias_hh)
 
+    def sparse_gradients(self, enabled: bool) -> None:
+        """Embedding gradients as sparse rows: cheaper when a step touches few items."""
+        for emb in (self.item_out, self.item_bias, self.item_in):
+            if emb is not None:
+                emb.sparse = enabled
+
     @property
     def n_items(self) -> int:
         return self.config.n_items

@@ -79,6 +79,7 @@ def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec
     generator = torch.Generator().manual_seed(config.seed)
     net = net if net is not None else build_network(config, n_items)
     net.train()
+    net.sparse_gradients(config.optimizer == "adagrad" and not config.full_softmax)
     counts = np.bincount(sessions.items, minlength=n_items)[:n_items]
     objective = Objective(config, counts, generator)
     optimizer = make_optimizer(config, net)
@@ -109,5 +110,6 @@ def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec
         log.epoch_loss.append(total / max(seen, 1))
         log.events += seen
     log.seconds = time.perf_counter() - start
+    net.sparse_gradients(False)
     net.eval()
     return net, log

@@ -1,0 +1,42 @@
+"""Checkpoints round-trip through safetensors + JSON, and the CLI speaks in one-line errors."""
+
+import json
+
+import torch
+from click.testing import CliRunner
+
+from model import checkpoint
+from model.config import PRESETS
+from model.network import GRU4Rec, NetworkConfig
+from model.vocab import Vocabulary
+from stream.cli import main
+
+
+def test_round_trip_keeps_weights_vocab_and_version(tmp_path):
+    net = GRU4Rec(NetworkConfig(3, layers=[4, 5], embedding=2))
+    ckpt = checkpoint.Checkpoint(net=net, config=PRESETS["official"].updated(layers=[4, 5], embedding=2), vocab=Vocabulary(["x", "y", "z", "new"]))
+    checkpoint.save(ckpt, tmp_path)
+    assert ckpt.version.startswith("v")
+    back = checkpoint.load(tmp_path)
+    assert back.version == ckpt.version and back.vocab.items == ["x", "y", "z", "new"]
+    for (name, a), b in zip(net.state_dict().items(), back.net.state_dict().values()):
+        assert torch.equal(a, b), name
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["n_items"] == 3 and meta["vocab_size"] == 4
+    assert not any(p.suffix in (".pt", ".pkl", ".bin") for p in tmp_path.iterdir())
+
+
+def test_unknown_items_read_as_the_zero_row_and_are_never_scored():
+    net = GRU4Rec(NetworkConfig(3, layers=[4]))
+    out, _ = net.step(torch.tensor([7]), net.init_hidden(1))
+    same, _ = net.step(torch.tensor([3]), net.init_hidden(1))
+    assert torch.equal(out, same)
+    assert net.score(out).shape == (1, 3)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "not a checkpoint" in result.output
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path)])
+    assert result.exit_code == 1 and "no such file" in result.output and "Traceback" not in result.output

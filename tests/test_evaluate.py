@@ -1,0 +1,70 @@
+"""Evaluation: pessimistic ranks, metrics, protocols, baselines on toy data."""
+
+import numpy as np
+import pytest
+import torch
+
+from model.baselines import ItemKNN, MostPopular, RepeatHistory
+from model.evaluate import Metrics, pessimistic_rank, rank_targets
+from model.protocol import Split, evaluation_sessions
+from model.scoring import PAD, history_scores, push_history
+from model.sessions import Sessions
+from model.vocab import Vocabulary
+from tests.toy import TOY, toy_frame
+
+
+def test_ties_rank_the_target_last_among_equals():
+    scores = torch.tensor([[1.0, 1.0, 1.0, 0.0], [3.0, 2.0, 1.0, 0.0]])
+    assert pessimistic_rank(scores, torch.tensor([0, 1])).tolist() == [3, 2]
+
+
+def test_metrics_from_ranks():
+    m = Metrics.from_ranks(np.array([1, 2, 6, 30]))
+    assert m.accuracy_at_1 == 0.25 and m.recall_at_5 == 0.5 and m.recall_at_20 == 0.75
+    assert m.mrr_at_20 == pytest.approx((1 + 0.5 + 1 / 6) / 4)
+
+
+def test_history_push_and_recency_scores():
+    h = torch.full((2, 3), PAD)
+    h = push_history(h, torch.tensor([4, 1]), torch.tensor([True, True]))
+    h = push_history(h, torch.tensor([2, 1]), torch.tensor([False, False]))
+    h = push_history(h, torch.tensor([4, 3]), torch.tensor([False, True]))
+    assert h.tolist() == [[4, 2, 4], [PAD, PAD, 3]]
+    summed = history_scores(h, 5, decay=0.5)
+    assert summed[0].tolist() == pytest.approx([0, 0, 0.5 / 1.75, 0, 1.25 / 1.75])
+    latest = history_scores(h, 5, decay=0.5, reduce="amax")
+    assert latest[0, 4] > latest[0, 2] > 0 and latest[1].tolist() == [0, 0, 0, 1, 0]
+
+
+def test_repeat_baseline_ranks_by_last_click():
+    vocab = Vocabulary()
+    s = Sessions.from_frame(TOY, vocab)
+    ranks = rank_targets(RepeatHistory(), s, len(vocab), batch_size=2)
+    # b: 4->1 (miss); a: 1->2 (miss), 2->3 (miss), 3->2 (2nd most recent); c: 3->3 (hit), 3->5 (miss)
+    assert sorted(ranks.ranks.tolist()) == sorted([len(vocab)] * 4 + [2, 1])
+    assert ranks.repeat.sum() == 1
+    report = ranks.report()
+    assert report.overall.accuracy_at_1 == pytest.approx(1 / 6) and report.non_repeat.targets == 5
+
+
+def test_popularity_and_item_knn_use_training_counts():
+    train = toy_frame([("s1", "1", 0), ("s1", "2", 1), ("s2", "1", 0), ("s2", "2", 1), ("s3", "1", 0), ("s3", "3", 1)])
+    vocab = Vocabulary()
+    train_s = Sessions.from_frame(train, vocab)
+    n = len(vocab)
+    test = Sessions.from_frame(toy_frame([("t", "1", 0), ("t", "3", 1), ("t", "7", 2)]), vocab)
+    pop = rank_targets(MostPopular(train_s, n), test, len(vocab)).ranks
+    assert pop.tolist() == [3, len(vocab)]  # "3" is third most popular; "7" was never seen in training
+    knn = rank_targets(ItemKNN(train_s, n, reg=0.0), test, len(vocab)).ranks
+    assert knn.tolist() == [2, len(vocab)]  # after "1": "2" (2 sessions) beats "3" (1 session)
+
+
+def test_official_protocol_drops_items_unseen_in_training():
+    train = toy_frame([("s1", "1", 0), ("s1", "2", 1)])
+    test = toy_frame([("t", "1", 0), ("t", "9", 1), ("t", "2", 2), ("u", "9", 0), ("u", "1", 1)])
+    split = Split(train, test, folder=None)
+    vocab = Vocabulary(train.item_id)
+    seed, n_seed = evaluation_sessions("seed", vocab, split)
+    official, n_official = evaluation_sessions("official", vocab, split)
+    assert (seed.n_targets, official.n_targets) == (3, 1)
+    assert n_seed == 3 and n_official == 2 and len(vocab) == 2  # the model's vocabulary is not touched
