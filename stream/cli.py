@@ -6,6 +6,7 @@ import click
 
 from model.cli import commands as model_commands
 from model.data import DataError
+from replay.cli import replay
 from stream.settings import SettingsError
 
 
@@ -39,3 +40,4 @@ def bench() -> None:
 
 for command in model_commands:
     main.add_command(command)
+main.add_command(replay)

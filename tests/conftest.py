@@ -1,0 +1,52 @@
+"""Shared pytest fixtures.
+
+Sections: real servers (one Tansu and one Redis for the whole run, started
+on free loopback ports by stream/services.py, stopped at the end), then
+per-test names. Add new fixtures under a section of their own.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from stream.services import start_redis, start_tansu
+
+# --- real servers (session-scoped, started on first use) --------------------------------------
+# Tansu quirks that matter in tests: a consumer-group join is answered only after half the
+# session timeout (prefer consumers without a group: assign partitions, seek to beginning);
+# end_offsets() and auto_offset_reset="latest" are wrong (use "earliest"); any metadata lookup
+# of an unknown topic creates it with 4 partitions, so use `topic_name` for a fresh topic.
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """"127.0.0.1:PORT" of a Tansu broker (memory storage) shared by all tests."""
+    service = start_tansu()
+    try:
+        yield service.url
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """"redis://127.0.0.1:PORT/0" of a throw-away redis-server shared by all tests."""
+    service = start_redis()
+    try:
+        yield service.url
+    finally:
+        service.stop()
+
+
+# --- per-test names ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def topic_name(request: pytest.FixtureRequest) -> str:
+    """A topic no other test uses (Tansu keeps every topic until it stops)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name)[:60].strip("-.")
+    return f"{stem}-{uuid.uuid4().hex[:8]}"
