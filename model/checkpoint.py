@@ -66,11 +66,15 @@ def to_bytes(ckpt: Checkpoint) -> tuple[bytes, dict[str, Any]]:
     return blob, ckpt.meta()
 
 
-def from_bytes(blob: bytes, meta: dict[str, Any], vocab: list[str]) -> Checkpoint:
+def network_from_bytes(blob: bytes, meta: dict[str, Any]) -> tuple[GRU4Rec, TrainConfig]:
     config = TrainConfig.from_dict(meta["config"])
     net = build_network(config, int(meta["n_items"]))
     net.load_state_dict(load_tensors(blob))
-    net.eval()
+    return net.eval(), config
+
+
+def from_bytes(blob: bytes, meta: dict[str, Any], vocab: list[str]) -> Checkpoint:
+    net, config = network_from_bytes(blob, meta)
     return Checkpoint(
         net=net, config=config, vocab=Vocabulary(vocab), version=meta["version"], parent=meta.get("parent"),
         data=meta.get("data", {}), metrics=meta.get("metrics", {}), created=meta.get("created", 0.0),

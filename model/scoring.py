@@ -48,6 +48,12 @@ def push_history(history: torch.Tensor, items: torch.Tensor, fresh: torch.Tensor
     return torch.cat([history[:, 1:], items[:, None]], dim=1)
 
 
+def first_positions(history: torch.Tensor) -> torch.Tensor:
+    """For each history slot, the slot where the same item first occurs in its row."""
+    same = history[:, :, None] == history[:, None, :]  # [B, L, L]
+    return same.int().argmax(dim=2)
+
+
 class GRU4RecScorer:
     """GRU4Rec's next-click distribution, optionally blended with the session's history.
 
@@ -76,3 +82,28 @@ class GRU4RecScorer:
         blend = torch.softmax(logits, dim=1) * (1.0 - self.history_weight)
         blend = F.pad(blend, (0, unknown))
         return blend + self.history_weight * history_scores(history, n_items, self.history_decay)
+
+    @torch.no_grad()
+    def topk(self, state: torch.Tensor, history: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k best items of each row, best first, as ``scores`` would rank them.
+
+        Scores only what can score above zero: the items the network knows plus
+        the row's own history, whose items it may not know. Each unknown history
+        item gets a column of its own (at its first slot), so the work does not
+        grow with the live vocabulary.
+        """
+        n_known = self.net.n_items
+        logits = self.net.score(state[:, -self._top :])
+        if self.history_weight == 0.0:
+            values, columns = logits.topk(min(k, n_known), dim=1)
+            return columns, values
+        length = history.size(1)
+        unknown = history >= n_known
+        compact = torch.where(unknown, n_known + first_positions(history), history)
+        compact = compact.masked_fill(history == PAD, PAD)
+        blend = torch.softmax(logits, dim=1) * (1.0 - self.history_weight)
+        blend = F.pad(blend, (0, length)) + self.history_weight * history_scores(compact, n_known + length, self.history_decay)
+        values, columns = blend.topk(min(k, n_known), dim=1)
+        slots = (columns - n_known).clamp(min=0, max=length - 1)
+        items = torch.where(columns >= n_known, history.gather(1, slots), columns)
+        return items, values

@@ -68,3 +68,23 @@ def test_official_protocol_drops_items_unseen_in_training():
     official, n_official = evaluation_sessions("official", vocab, split)
     assert (seed.n_targets, official.n_targets) == (3, 1)
     assert n_seed == 3 and n_official == 2 and len(vocab) == 2  # the model's vocabulary is not touched
+
+
+def test_scorer_topk_matches_the_full_ranking_with_unknown_history_items():
+    from model.network import GRU4Rec, NetworkConfig
+    from model.scoring import GRU4RecScorer
+
+    torch.manual_seed(3)
+    net = GRU4Rec(NetworkConfig(6, layers=[5]))
+    n_items = 40  # the live vocabulary has grown past the 6 items the network knows
+    history = torch.tensor([[PAD, 2, 30, 7, 30], [9, 9, 1, 39, 0], [PAD, PAD, PAD, PAD, 3]])
+    state = torch.randn(3, 5)
+    for weight in (0.0, 0.4):
+        scorer = GRU4RecScorer(net, weight, 0.7)
+        full = scorer.scores(state, history, n_items)
+        items, values = scorer.topk(state, history, 5)
+        expected_values, _ = full.topk(5, dim=1)
+        assert torch.allclose(values, expected_values, atol=1e-6)
+        assert torch.allclose(full.gather(1, items), values, atol=1e-6)  # each item really has that score
+        assert all(len(set(row)) == 5 for row in items.tolist())
+    assert 30 in items[0].tolist() and 39 in items[1].tolist()  # unknown items can be repeated
