@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -61,24 +61,10 @@ class ReplaySummary:
                 f"({self.clicks_per_s:,.0f} clicks/s){span}")
 
 
-async def replay(clicks: pd.DataFrame | Iterable[Click], *, topic: str, kafka_kwargs: Mapping[str, Any], pacing: Pacing = Pacing(),
-                 progress: bool = True, max_burst: int = 4096, max_pending: int = 64, linger_ms: int = 0,
-                 max_batch_bytes: int = 256 * 1024) -> ReplaySummary:
-    """Send ``clicks`` (a canonical frame or wire click dicts, in stream order) to ``topic``.
-
-    Returns only after the broker acknowledged every click (acks=all); a
-    failed delivery raises :class:`DeliveryError`, an unreachable broker
-    :class:`ConnectionError`. ``max_pending`` bounds the batches in flight.
-    Batches are built here per burst, so ``linger_ms`` would only delay them.
-    """
-    if isinstance(clicks, pd.DataFrame):
-        total: int | None = len(clicks)
-        records: Iterable[Record] = frame_records(clicks)
-    else:
-        total = _len_or_none(clicks)
-        records = map(encode, clicks)
+async def start_producer(kafka_kwargs: Mapping[str, Any], **options: Any) -> AIOKafkaProducer:
+    """A started producer (acks=all), or a one-line ConnectionError naming the broker."""
     bootstrap = kafka_kwargs.get("bootstrap_servers", "?")
-    producer = AIOKafkaProducer(**kafka_kwargs, acks="all", linger_ms=linger_ms, max_batch_size=max_batch_bytes)
+    producer = AIOKafkaProducer(**kafka_kwargs, acks="all", **options)
     try:
         with _quiet(logging.getLogger("aiokafka")):  # the error below says it in one line
             await producer.start()
@@ -88,49 +74,96 @@ async def replay(clicks: pd.DataFrame | Iterable[Click], *, topic: str, kafka_kw
     except (KafkaError, OSError) as exc:  # authentication, TLS, protocol
         await producer.stop()
         raise ConnectionError(f"cannot connect to Kafka at {bootstrap}: {exc!r}") from None
+    return producer
+
+
+class BatchSender:
+    """Keyed records to one topic: one record batch per partition per call, deliveries awaited in a window.
+
+    ``send`` returns once its batches are handed to the producer; ``flush``
+    once the broker acknowledged everything sent so far. ``on_delivered`` hears
+    how many records each acknowledged batch carried.
+    """
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: list[int], *, max_pending: int = 64,
+                 on_delivered: Callable[[int], None] | None = None) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.max_pending = max_pending
+        self.on_delivered = on_delivered
+        self._route = _Router(partitions)
+        self._pending: deque[tuple[asyncio.Future[Any], int, int]] = deque()
+
+    @classmethod
+    async def create(cls, producer: AIOKafkaProducer, topic: str, **options: Any) -> BatchSender:
+        return cls(producer, topic, await _partitions(producer, topic), **options)
+
+    async def send(self, records: Iterable[tuple[bytes, bytes]]) -> None:
+        batches: dict[int, list[Any]] = {}  # partition -> [builder, count]
+        for key, value in records:
+            partition = self._route(key)
+            slot = batches.get(partition)
+            if slot is None:
+                slot = batches[partition] = [self.producer.create_batch(), 0]
+            if slot[0].append(key=key, value=value, timestamp=None) is None:  # full: ship it, start the next
+                await self._ship(slot[0], partition, slot[1])
+                slot[0], slot[1] = self.producer.create_batch(), 0
+                if slot[0].append(key=key, value=value, timestamp=None) is None:
+                    raise DeliveryError(f"a record of key {key.decode(errors='replace')!r} is larger than a whole batch")
+            slot[1] += 1
+        for partition, (batch, count) in batches.items():
+            await self._ship(batch, partition, count)
+        await self._settle(block=False)
+
+    async def flush(self) -> None:
+        await self._settle(block=True)
+
+    async def _ship(self, batch: Any, partition: int, count: int) -> None:
+        try:
+            future = await self.producer.send_batch(batch, self.topic, partition=partition)
+        except KafkaError as exc:
+            raise DeliveryError(f"Kafka did not take records for {self.topic}[{partition}]: {exc!r}") from None
+        self._pending.append((future, partition, count))
+
+    async def _settle(self, block: bool) -> None:
+        """Collect finished deliveries; wait for the oldest while too many are open (or all, when ``block``)."""
+        pending = self._pending
+        while pending and (block or len(pending) > self.max_pending or pending[0][0].done()):
+            future, partition, count = pending.popleft()
+            try:
+                await future
+            except KafkaError as exc:
+                raise DeliveryError(f"Kafka did not take {count} records for {self.topic}[{partition}]: {exc!r}") from None
+            if self.on_delivered:
+                self.on_delivered(count)
+
+
+async def replay(clicks: pd.DataFrame | Iterable[Click], *, topic: str, kafka_kwargs: Mapping[str, Any], pacing: Pacing = Pacing(),
+                 progress: bool = True, max_burst: int = 4096, max_pending: int = 64, max_batch_bytes: int = 256 * 1024) -> ReplaySummary:
+    """Send ``clicks`` (a canonical frame or wire click dicts, in stream order) to ``topic``.
+
+    Returns only after the broker acknowledged every click (acks=all); a
+    failed delivery raises :class:`DeliveryError`, an unreachable broker
+    :class:`ConnectionError`. ``max_pending`` bounds the batches in flight.
+    Batches are built here per burst, so a linger would only delay them.
+    """
+    if isinstance(clicks, pd.DataFrame):
+        total: int | None = len(clicks)
+        records: Iterable[Record] = frame_records(clicks)
+    else:
+        total = _len_or_none(clicks)
+        records = map(encode, clicks)
+    producer = await start_producer(kafka_kwargs, linger_ms=0, max_batch_size=max_batch_bytes)
     bar = tqdm(total=total, unit="click", unit_scale=True, desc=f"replay → {topic}", disable=not progress, smoothing=0.1)
     stats = _Stats()
     try:
-        route = _Router(await _partitions(producer, topic, bootstrap))
+        sender = await BatchSender.create(producer, topic, max_pending=max_pending, on_delivered=bar.update)
         started = time.perf_counter()  # from the first send: topic creation is not replay time
-        pending: deque[tuple[asyncio.Future[Any], int, int]] = deque()
-
-        async def ship(batch: Any, partition: int, count: int) -> None:
-            try:
-                future = await producer.send_batch(batch, topic, partition=partition)
-            except KafkaError as exc:
-                raise DeliveryError(f"Kafka at {bootstrap} did not take clicks for {topic}[{partition}]: {exc!r}") from None
-            pending.append((future, partition, count))
-
-        async def settle(block: bool) -> None:
-            """Collect finished deliveries; wait for the oldest while too many are open (or all, when ``block``)."""
-            while pending and (block or len(pending) > max_pending or pending[0][0].done()):
-                future, partition, count = pending.popleft()
-                try:
-                    await future
-                except KafkaError as exc:
-                    raise DeliveryError(f"Kafka at {bootstrap} did not take {count} clicks for {topic}[{partition}]: {exc!r}") from None
-                bar.update(count)
-
         async with contextlib.aclosing(bursts(records, pacing, event_time=itemgetter(2), max_burst=max_burst)) as stream:
             async for burst in stream:
                 stats.add(burst)
-                batches: dict[int, list[Any]] = {}  # partition -> [builder, count]
-                for key, value, _ts in burst:
-                    partition = route(key)
-                    slot = batches.get(partition)
-                    if slot is None:
-                        slot = batches[partition] = [producer.create_batch(), 0]
-                    if slot[0].append(key=key, value=value, timestamp=None) is None:  # full: ship it, start the next
-                        await ship(slot[0], partition, slot[1])
-                        slot[0], slot[1] = producer.create_batch(), 0
-                        if slot[0].append(key=key, value=value, timestamp=None) is None:
-                            raise DeliveryError(f"a click of session {key.decode(errors='replace')!r} is larger than a whole batch ({max_batch_bytes} bytes)")
-                    slot[1] += 1
-                for partition, (batch, count) in batches.items():
-                    await ship(batch, partition, count)
-                await settle(block=False)
-        await settle(block=True)
+                await sender.send((key, value) for key, value, _ts in burst)
+        await sender.flush()
     finally:
         bar.close()
         await producer.stop()
@@ -174,13 +207,13 @@ class _Router:
         return partition
 
 
-async def _partitions(producer: AIOKafkaProducer, topic: str, bootstrap: str) -> list[int]:
+async def _partitions(producer: AIOKafkaProducer, topic: str) -> list[int]:
     try:
         found = await producer.partitions_for(topic)
     except KafkaError as exc:
-        raise DeliveryError(f"topic {topic!r} is not available on Kafka at {bootstrap} ({exc!r})") from None
+        raise DeliveryError(f"topic {topic!r} is not available on Kafka ({exc!r})") from None
     if not found:
-        raise DeliveryError(f"topic {topic!r} has no partitions on Kafka at {bootstrap}")
+        raise DeliveryError(f"topic {topic!r} has no partitions on Kafka")
     return sorted(found)
 
 
