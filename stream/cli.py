@@ -7,6 +7,7 @@ import click
 from model.cli import commands as model_commands
 from model.data import DataError
 from replay.cli import replay
+from stream.commands import commands as stream_commands
 from stream.settings import SettingsError
 
 
@@ -38,6 +39,9 @@ def bench() -> None:
     """Benchmarks that print a table (or JSON) for the README."""
 
 
-for command in model_commands:
+for command in [*model_commands, replay, *stream_commands]:
     main.add_command(command)
-main.add_command(replay)
+
+
+if __name__ == "__main__":
+    main()

@@ -165,6 +165,7 @@ class Processor:
             value = {
                 "session_id": click.session_id,
                 "ts": click.ts,
+                "item_id": wire_item(click.item),  # the click answered: lets consumers (the trainer) learn from what was served
                 "item_ids": [wire_item(raw[int(i)]) for i in state.recs],
                 "model_version": state.version,
                 "partition": click.partition,

@@ -34,6 +34,9 @@ class Settings:
     recs_topic: str = "recommendations"
     dlq_topic: str = "clicks.dlq"
     partitions: int = 4  # of the clicks topic: the ceiling on parallel workers
+    kafka_session_timeout_s: float = 6.0  # consumer-group session; Tansu answers a join only after half of it
+    app_id: str = "sessionrec"  # Faust app id
+
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"  # rediss://:password@host:port/db for TLS with a password
     redis_ssl_ca_certs: str = ""
@@ -50,7 +53,8 @@ class Settings:
     dlq_max_bytes: int = 4096  # of the offending payload kept in a dead letter
     max_click_bytes: int = 65536  # larger clicks are rejected
     metrics_bucket_s: int = 10  # width of an online-metrics time bucket
-    web_port: int = 6066  # Faust's web server (metrics, dashboard)
+    web_port: int = 6066  # Faust's web server (metrics, dashboard); 0 = none
+    web_bind: str = "127.0.0.1"
     # trainer
     trainer_interval_s: float = 60.0
     trainer_window: int = 20000  # most recent sessions kept for fine-tuning
@@ -66,11 +70,20 @@ class Settings:
                 values[f.name] = _convert(f.name, raw, type(getattr(cls, f.name)))
         return replace(cls(**values), **overrides)
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as SESSIONREC_* variables, for a child process."""
+        return {PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.top_k < 1 or self.history_len < 1 or self.partitions < 1:
             raise SettingsError("batch_size, top_k, history_len and partitions must be at least 1")
         if self.kafka_security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
             raise SettingsError(f"kafka_security_protocol {self.kafka_security_protocol!r} is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
+
+    @property
+    def consumer_group(self) -> str:
+        """The workers' consumer group on the clicks topic."""
+        return f"{self.app_id}-workers"
 
     @property
     def broker_url(self) -> str:
@@ -84,6 +97,16 @@ class Settings:
         if self.kafka_ssl_certfile:
             context.load_cert_chain(self.kafka_ssl_certfile, self.kafka_ssl_keyfile or None)
         return context
+
+    def faust_credentials(self) -> Any:
+        """SASL/SSL credentials in Faust's terms (None for PLAINTEXT)."""
+        import faust
+
+        context = self.ssl_context()
+        if self.kafka_sasl_mechanism:
+            return faust.SASLCredentials(username=self.kafka_sasl_username, password=self.kafka_sasl_password,
+                                         mechanism=self.kafka_sasl_mechanism, ssl_context=context)
+        return faust.SSLCredentials(context) if context is not None else None
 
     def kafka_client_kwargs(self) -> dict[str, Any]:
         """Connection arguments for aiokafka producers and consumers."""

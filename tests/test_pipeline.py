@@ -1,0 +1,120 @@
+"""End to end against real Tansu and Redis: replay -> worker process -> recommendations."""
+
+import asyncio
+import json
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from redis.asyncio import Redis
+
+from model import checkpoint
+from model.config import PRESETS
+from model.data import data_dir
+from model.protocol import load_split
+from model.cli import train_checkpoint
+from replay.producer import replay
+from replay.source import load_stream
+from stream.keys import Keys
+from stream.metrics import Counts, OnlineMetrics
+from stream.pipeline import RecommendationReader, WorkerProcess
+from stream.settings import Settings
+
+CLICKS = 400
+BAD = [b"not json", b'{"session_id": "x", "ts": 1}', b'{"session_id": "x", "item_id": [1], "ts": 1}']
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    config = PRESETS["official"].updated(layers=[16], n_sample=64, epochs=1, history_weight=0.3)
+    ckpt, _ = train_checkpoint(config, load_split(), progress=False)
+    folder = tmp_path_factory.mktemp("model")
+    checkpoint.save(ckpt, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run(kafka_bootstrap, redis_url, small_model):
+    """One worker over CLICKS real clicks plus a few malformed ones; everything it produced."""
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, redis_prefix=f"e2e-{tag}", app_id=f"e2e-{tag}",
+        clicks_topic=f"clicks-{tag}", recs_topic=f"recs-{tag}", dlq_topic=f"dlq-{tag}", model_dir=str(small_model),
+        web_port=0, batch_size=64, top_k=20,
+    )
+    clicks = load_stream(data_dir() / "ecommerce" / "test_data.csv", limit=CLICKS)
+
+    async def go():
+        summary = await replay(clicks, topic=settings.clicks_topic, kafka_kwargs=settings.kafka_client_kwargs(), progress=False)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        for value in BAD:
+            await producer.send_and_wait(settings.clicks_topic, value, key=b"x")
+        await producer.stop()
+        worker = WorkerProcess(settings)
+        try:
+            async with RecommendationReader(settings) as reader:
+                await reader.wait_for(CLICKS, timeout_s=90, check=worker.check)
+                await asyncio.sleep(1.0)
+                await reader.poll()
+        finally:
+            worker.stop()
+        redis = Redis.from_url(redis_url)
+        total = await OnlineMetrics(redis, Keys(settings.redis_prefix), 10).total()
+        await redis.aclose()
+        return summary, reader, total, await read_topic(settings, settings.dlq_topic), await read_topic(settings, settings.clicks_topic)
+
+    return settings, clicks, *asyncio.run(go())
+
+
+async def read_topic(settings, topic):
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    await consumer.topics()
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    records = []
+    while batch := await consumer.getmany(timeout_ms=1000):
+        records += [m for messages in batch.values() for m in messages]
+    await consumer.stop()
+    return records
+
+
+def test_exactly_one_recommendation_per_click(run):
+    settings, clicks, summary, reader, total, dead, click_records = run
+    good = {(m.partition, m.offset) for m in click_records if m.key != b"x"}
+    assert summary.clicks == CLICKS and len(good) == CLICKS
+    assert set(reader.received) == good
+    for got in reader.received.values():
+        rec = got.rec
+        assert len(rec["item_ids"]) == 20 and len(set(rec["item_ids"])) == 20
+        assert rec["model_version"].startswith("v")
+
+
+def test_recommendations_answer_their_click(run):
+    settings, clicks, summary, reader, total, dead, click_records = run
+    by_position = {(m.partition, m.offset): json.loads(m.value) for m in click_records if m.key != b"x"}
+    for key, got in reader.received.items():
+        click = by_position[key]
+        assert (got.rec["session_id"], got.rec["ts"], str(got.rec["item_id"])) == (click["session_id"], click["ts"], str(click["item_id"]))
+
+
+def test_online_counters_equal_a_recount_from_the_topics(run):
+    settings, clicks, summary, reader, total, dead, click_records = run
+    recs = sorted((r.rec for r in reader.received.values()), key=lambda r: (r["partition"], r["offset"]))
+    previous, expected = {}, Counts()
+    for rec in recs:  # a session lives in one partition, so offset order is its click order
+        expected.score(previous.get(rec["session_id"]), str(rec["item_id"]))
+        previous[rec["session_id"]] = [str(i) for i in rec["item_ids"]]
+    assert total.clicks == CLICKS
+    assert (total.scored, total.hit1, total.hit5, total.hit20, total.rr20) == (expected.scored, expected.hit1, expected.hit5, expected.hit20, expected.rr20)
+    assert expected.scored > 0
+
+
+def test_malformed_clicks_land_in_the_dead_letter_topic(run):
+    settings, clicks, summary, reader, total, dead, click_records = run
+    letters = [json.loads(m.value) for m in dead]
+    assert len(letters) == len(BAD) and total.dead_letters == len(BAD)
+    assert {letter["payload"] for letter in letters} == {b.decode() for b in BAD}
+    assert all(letter["reason"] for letter in letters)
