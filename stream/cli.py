@@ -7,6 +7,7 @@ import click
 from model.cli import commands as model_commands
 from model.data import DataError
 from replay.cli import replay
+from stream.commands import bench_commands as stream_bench_commands
 from stream.commands import commands as stream_commands
 from stream.settings import SettingsError
 
@@ -41,6 +42,8 @@ def bench() -> None:
 
 for command in [*model_commands, replay, *stream_commands]:
     main.add_command(command)
+for command in stream_bench_commands:
+    bench.add_command(command)
 
 
 if __name__ == "__main__":

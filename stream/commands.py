@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from stream.settings import Settings
@@ -44,4 +46,34 @@ def worker(loglevel: str, **overrides: object) -> None:
     faust.Worker(app, loglevel=loglevel.upper(), quiet=True).execute_from_commandline()
 
 
+@click.command("stream")
+@with_connection
+@click.option("--clicks", type=click.IntRange(min=1000), default=200_000, show_default=True, help="Clicks in the throughput run.")
+@click.option("--sessions", type=click.IntRange(min=1), default=20_000, show_default=True)
+@click.option("--items", type=click.IntRange(min=1), default=15_000, show_default=True, help="Catalogue size; items beyond the model's are new to it.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes (at most the partitions).")
+@click.option("--rate", type=float, default=1000.0, show_default=True, help="Clicks/s of the steady latency run.")
+@click.option("--latency-seconds", type=float, default=30.0, show_default=True, help="Length of the latency run.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/stream.json"), show_default=True, help="JSON file written in any case.")
+def bench_stream(kafka_bootstrap, redis_url, redis_prefix, clicks, sessions, items, workers, rate, latency_seconds, as_json, out) -> None:  # noqa: ANN001
+    """End-to-end clicks/s and latency p50/p99 of the live pipeline.
+
+    Starts a local Tansu broker and Redis unless --bootstrap / --redis-url
+    are given, trains a model into runs/model if there is none, and runs the
+    workers as separate processes.
+    """
+    from model.cli import ensure_checkpoint
+    from stream.bench import print_result, run_stream_bench, write_json
+    from stream.services import local_services
+
+    with local_services(kafka_bootstrap, redis_url) as (bootstrap, redis):
+        settings = settings_from(kafka_bootstrap=bootstrap, redis_url=redis, redis_prefix=redis_prefix)
+        ensure_checkpoint(settings.model_dir)
+        result = run_stream_bench(settings, clicks=clicks, sessions=sessions, items=items, workers=workers, rate=rate, latency_seconds=latency_seconds)
+    write_json(result, out)
+    print_result(result, as_json)
+
+
 commands = [worker]
+bench_commands = [bench_stream]

@@ -52,6 +52,7 @@ class ClickIngress(mode.Service):
             session_timeout_ms=int(s.kafka_session_timeout_s * 1000),
             heartbeat_interval_ms=1000,
             max_poll_records=s.batch_size,
+            fetch_max_wait_ms=int(s.batch_wait_ms),  # Tansu holds a fetch for all of it even when data is there
         )
         try:
             await self.consumer.start()

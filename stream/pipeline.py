@@ -65,7 +65,8 @@ class RecommendationReader:
     duplicates: int = 0
 
     async def __aenter__(self) -> RecommendationReader:
-        self.consumer = AIOKafkaConsumer(**self.settings.kafka_client_kwargs(), enable_auto_commit=False, auto_offset_reset="earliest")
+        self.consumer = AIOKafkaConsumer(**self.settings.kafka_client_kwargs(), enable_auto_commit=False, auto_offset_reset="earliest",
+                                         fetch_max_wait_ms=10)  # Tansu holds a fetch for all of it even when data is there
         await self.consumer.start()
         await self.consumer.topics()
         partitions = self.consumer.partitions_for_topic(self.settings.recs_topic) or range(self.settings.partitions)

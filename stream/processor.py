@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from redis.asyncio import Redis
 
-from replay.source import wire_item
 from stream.clicks import Click, Rejected, dead_letter, parse
 from stream.inference import Engine, history_matrix
 from stream.keys import Keys
@@ -27,21 +26,25 @@ from stream.settings import Settings
 from stream.state import SessionState
 from stream.vocab import SharedVocabulary
 
-# KEYS: session keys..., metrics total, metrics bucket. ARGV: ttl, bucket ttl, n metric fields,
-# (name, value) pairs, then one state blob per session key.
+# KEYS: session keys..., metrics total, metrics bucket. ARGV: ttl, bucket ttl, the state blobs
+# concatenated, their lengths (comma-separated), then (name, value) pairs of counters.
+# One argument for all blobs keeps the client's per-argument packing off the hot path.
 _COMMIT = """
-local ttl, bucket_ttl, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl, bucket_ttl, blobs = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local sessions = #KEYS - 2
-for i = 1, sessions do
-  redis.call('SET', KEYS[i], ARGV[3 + 2 * n + i], 'EX', ttl)
+local at, i = 1, 0
+for length in string.gmatch(ARGV[4], '%d+') do
+  i = i + 1
+  local stop = at + tonumber(length)
+  redis.call('SET', KEYS[i], string.sub(blobs, at, stop - 1), 'EX', ttl)
+  at = stop
 end
-for j = 1, n do
-  local name, value = ARGV[2 + 2 * j], ARGV[3 + 2 * j]
-  redis.call('HINCRBY', KEYS[sessions + 1], name, value)
-  redis.call('HINCRBY', KEYS[sessions + 2], name, value)
+for j = 5, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[sessions + 1], ARGV[j], ARGV[j + 1])
+  redis.call('HINCRBY', KEYS[sessions + 2], ARGV[j], ARGV[j + 1])
 end
-if n > 0 then redis.call('EXPIRE', KEYS[sessions + 2], bucket_ttl) end
-return sessions
+if #ARGV > 4 then redis.call('EXPIRE', KEYS[sessions + 2], bucket_ttl) end
+return i
 """
 
 
@@ -158,31 +161,29 @@ class Processor:
         return out
 
     async def _encode(self, outputs: list[tuple[int, Click, SessionState]]) -> list[tuple[bytes, bytes]]:
-        unique = list({int(i) for _, _, s in outputs for i in s.recs})
-        raw = dict(zip(unique, await self.vocab.items(unique)))
+        """Recommendation JSON, assembled from cached item tokens: this runs once per click."""
+        if not outputs:
+            return []
+        unique = np.unique(np.concatenate([np.append(s.recs, s.history[-1]) for _, _, s in outputs])).tolist()
+        token = dict(zip(unique, await self.vocab.json_items(unique)))
         encoded = []
         for _, click, state in outputs:
-            value = {
-                "session_id": click.session_id,
-                "ts": click.ts,
-                "item_id": wire_item(click.item),  # the click answered: lets consumers (the trainer) learn from what was served
-                "item_ids": [wire_item(raw[int(i)]) for i in state.recs],
-                "model_version": state.version,
-                "partition": click.partition,
-                "offset": click.offset,
-                "click_time": click.timestamp_ms / 1000.0,
-            }
-            encoded.append((click.session_id.encode(), json.dumps(value, separators=(",", ":")).encode()))
+            items = ",".join([token[i] for i in state.recs.tolist()])
+            value = (
+                f'{{"session_id":{json.dumps(click.session_id)},"ts":{click.ts!r},"item_id":{token[int(state.history[-1])]},'
+                f'"item_ids":[{items}],"model_version":"{state.version}","partition":{click.partition},"offset":{click.offset},'
+                f'"click_time":{click.timestamp_ms / 1000.0!r}}}'
+            )
+            encoded.append((click.session_id.encode(), value.encode()))
         return encoded
 
     async def _write(self, states: dict[str, SessionState], counts: Counts) -> None:
-        metrics = [(k, v) for k, v in vars(counts).items() if v]
-        now = time.time()
-        keys = [self.keys.session(s) for s in states] + [self.keys.metrics_total, self.keys.metrics_bucket(self.metrics.bucket(now))]
-        args: list[bytes | str | int] = [self.settings.state_ttl_s, self.metrics.bucket_ttl_s, len(metrics)]
-        for name, value in metrics:
-            args += [name, value]
-        args += [s.encode() for s in states.values()]
+        blobs = [state.encode() for state in states.values()]
+        keys = [self.keys.session(s) for s in states] + [self.keys.metrics_total, self.keys.metrics_bucket(self.metrics.bucket(time.time()))]
+        args: list[bytes | str | int] = [self.settings.state_ttl_s, self.metrics.bucket_ttl_s, b"".join(blobs), ",".join(str(len(b)) for b in blobs)]
+        for name, value in vars(counts).items():
+            if value:
+                args += [name, value]
         await self._commit(keys=keys, args=args)
 
 

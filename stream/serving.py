@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import mode
+import torch
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -57,6 +58,7 @@ class Serving(mode.Service):
         self.settings = settings
         self.keys = Keys(settings.redis_prefix)
         self.device = pick_device(settings.device)
+        torch.set_num_threads(settings.torch_threads)
         self.engine: Engine | None = None
         self._ready = asyncio.Event()  # agents may start before this service has
 

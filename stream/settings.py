@@ -47,6 +47,7 @@ class Settings:
     batch_wait_ms: float = 20.0  # how long a micro-batch waits to fill
     top_k: int = 20
     device: str = "auto"  # auto (CUDA when present), cpu or cuda[:N]
+    torch_threads: int = 1  # CPU threads for inference; small per-batch ops lose more to contention than they gain
     session_timeout_s: float = 1800.0  # event-time pause that starts a fresh session state
     state_ttl_s: int = 86400  # wall-clock lifetime of an idle session's state
     history_len: int = 50  # recent clicks kept per session

@@ -9,10 +9,12 @@ looked up; an assigned index never changes, so the cache never goes stale.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
+from replay.source import wire_item
 from stream.keys import Keys
 
 # KEYS: index hash, items list. ARGV: raw ids. Returns their indices, adding unseen ones.
@@ -41,6 +43,7 @@ class SharedVocabulary:
         self._assign = redis.register_script(_ASSIGN)
         self._index: dict[str, int] = {}
         self._items: dict[int, str] = {}
+        self._json: dict[int, str] = {}
 
     async def seed(self, items: Sequence[str], chunk: int = 5000) -> None:
         """Make ``items`` the vocabulary's first entries; fine if they already are."""
@@ -75,6 +78,14 @@ class SharedVocabulary:
                 self._items[index] = raw
                 self._index[raw] = index
         return [self._items[i] for i in indices]
+
+    async def json_items(self, indices: Sequence[int]) -> list[str]:
+        """Raw ids as JSON tokens in their wire form (int when the id is an integer): output is built from these."""
+        missing = [i for i in indices if i not in self._json]
+        if missing:
+            for index, raw in zip(missing, await self.items(missing)):
+                self._json[index] = json.dumps(wire_item(raw))
+        return [self._json[i] for i in indices]
 
     async def size(self) -> int:
         return int(await self.redis.llen(self.keys.vocab_items))

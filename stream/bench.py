@@ -1,0 +1,129 @@
+"""`sessionrec bench stream`: end-to-end throughput and latency of the live pipeline.
+
+Throughput: synthetic clicks (200k over 20k sessions and ~15k items by
+default) replayed as fast as the broker takes them; clicks/s is measured
+from the first click produced to the last recommendation received. Latency:
+clicks at a steady rate; each click's latency runs from the Kafka timestamp
+its producer gave it to the moment its recommendation is read back.
+Workers are separate processes, as in production; the broker and Redis run
+on this machine unless URLs are given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from model import checkpoint
+from model.report import console
+from replay.pacing import Pacing
+from replay.producer import replay
+from stream.pipeline import RecommendationReader, WorkerProcess
+from stream.settings import Settings
+
+
+@dataclass(frozen=True)
+class StreamBench:
+    clicks: int
+    sessions: int
+    items: int
+    workers: int
+    clicks_per_s: float
+    latency_rate: float
+    latency_clicks: int
+    latency_p50_ms: float
+    latency_p99_ms: float
+    latency_max_ms: float
+    model_version: str
+
+
+def synthetic_clicks(n: int, sessions: int, items: int, known: list[str], seed: int = 0) -> list[dict]:
+    """Clicks on a Zipf-like catalogue: the model's items first, then never-seen ones up to ``items``."""
+    rng = np.random.default_rng(seed)
+    catalogue = known[:items] + [f"new-{i}" for i in range(max(0, items - len(known)))]
+    popularity = 1.0 / np.arange(1, len(catalogue) + 1) ** 0.8
+    picks = rng.choice(len(catalogue), size=n, p=popularity / popularity.sum())
+    owners = rng.integers(0, sessions, size=n)
+    start = time.time()
+    return [{"session_id": f"bench-{o}", "item_id": catalogue[p], "ts": start + i * 0.01} for i, (o, p) in enumerate(zip(owners, picks))]
+
+
+async def _measure(settings: Settings, clicks: list[dict], workers: int, rate: float, latency_clicks: int) -> tuple[float, np.ndarray, str]:
+    procs = [WorkerProcess(settings, name=f"worker-{i}") for i in range(workers)]
+
+    def check() -> None:
+        for proc in procs:
+            proc.check()
+
+    kafka = settings.kafka_client_kwargs()
+    try:
+        async with RecommendationReader(settings) as reader:
+            warmup = clicks[:200]
+            await replay(warmup, topic=settings.clicks_topic, kafka_kwargs=kafka, progress=False)
+            await reader.wait_for(len(warmup), timeout_s=120, check=check)  # workers up, groups joined
+
+            body = clicks[200:]
+            reading = asyncio.create_task(reader.wait_for(len(clicks), timeout_s=600, check=check))
+            started = time.time()
+            await replay(body, topic=settings.clicks_topic, kafka_kwargs=kafka, progress=True)
+            await reading
+            last = max(r.at for r in reader.received.values())
+            clicks_per_s = len(body) / (last - started)
+
+            before = set(reader.received)
+            steady = [dict(c, session_id=f"steady-{c['session_id']}") for c in clicks[:latency_clicks]]
+            reading = asyncio.create_task(reader.wait_for(len(clicks) + len(steady), timeout_s=600, check=check))
+            await replay(steady, topic=settings.clicks_topic, kafka_kwargs=kafka, pacing=Pacing(rate=rate), progress=True)
+            await reading
+            latencies = np.array([r.at - r.rec["click_time"] for k, r in reader.received.items() if k not in before])
+            version = next(iter(reader.received.values())).rec["model_version"]
+    finally:
+        for proc in procs:
+            proc.stop()
+    return clicks_per_s, latencies * 1000.0, version
+
+
+def run_stream_bench(settings: Settings, *, clicks: int, sessions: int, items: int, workers: int, rate: float, latency_seconds: float) -> StreamBench:
+    """Everything on fresh topics, consumer group and Redis prefix, so runs never mix."""
+    tag = uuid.uuid4().hex[:8]
+    settings = replace(settings, clicks_topic=f"bench-clicks-{tag}", recs_topic=f"bench-recs-{tag}", dlq_topic=f"bench-dlq-{tag}",
+                       redis_prefix=f"bench-{tag}", app_id=f"bench-{tag}", web_port=0)
+    known = checkpoint.load(Path(settings.model_dir)).vocab.items
+    latency_clicks = int(rate * latency_seconds)
+    data = synthetic_clicks(clicks + 200, sessions, items, known)
+    clicks_per_s, latencies, version = asyncio.run(_measure(settings, data, workers, rate, latency_clicks))
+    return StreamBench(
+        clicks=clicks, sessions=sessions, items=items, workers=workers, clicks_per_s=clicks_per_s, latency_rate=rate,
+        latency_clicks=latency_clicks, latency_p50_ms=float(np.percentile(latencies, 50)), latency_p99_ms=float(np.percentile(latencies, 99)),
+        latency_max_ms=float(latencies.max()), model_version=version,
+    )
+
+
+def stream_table(result: StreamBench) -> Table:
+    table = Table(title=f"Stream benchmark ({result.workers} worker(s), model {result.model_version})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row(f"throughput, {result.clicks:,} clicks / {result.sessions:,} sessions / ~{result.items:,} items", f"{result.clicks_per_s:,.0f} clicks/s")
+    table.add_row(f"latency p50 at {result.latency_rate:,.0f} clicks/s ({result.latency_clicks:,} clicks)", f"{result.latency_p50_ms:.1f} ms")
+    table.add_row("latency p99", f"{result.latency_p99_ms:.1f} ms")
+    table.add_row("latency max", f"{result.latency_max_ms:.1f} ms")
+    return table
+
+
+def write_json(result: StreamBench, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(result), indent=2))
+
+
+def print_result(result: StreamBench, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(asdict(result)))
+    else:
+        console.print(stream_table(result))
