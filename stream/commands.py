@@ -46,6 +46,42 @@ def worker(loglevel: str, **overrides: object) -> None:
     faust.Worker(app, loglevel=loglevel.upper(), quiet=True).execute_from_commandline()
 
 
+@click.command()
+@with_connection
+@click.option("--interval", "trainer_interval_s", type=float, default=None, help="Seconds between fine-tunes [default: 60].")
+@click.option("--min-sessions", "trainer_min_sessions", type=int, default=None, help="Sessions needed before the first fine-tune [default: 200].")
+def trainer(**overrides: object) -> None:
+    """Fine-tune the served model on the stream and promote it when it predicts recent sessions better.
+
+    Reads the recommendations topic (clicks the workers already answered),
+    keeps a bounded window of recent sessions, and every interval fine-tunes
+    the current model on all but the newest sessions; the newest decide.
+    Runs until stopped (Ctrl-C).
+    """
+    import asyncio
+    import logging
+    import signal
+
+    from stream.serving import connect_redis
+    from stream.trainer import run_trainer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s trainer: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    settings = settings_from(**overrides)
+
+    async def main() -> None:
+        redis = await connect_redis(settings)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        try:
+            await run_trainer(settings, redis, stop)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(main())
+
+
 @click.command("stream")
 @with_connection
 @click.option("--clicks", type=click.IntRange(min=1000), default=200_000, show_default=True, help="Clicks in the throughput run.")
@@ -75,5 +111,5 @@ def bench_stream(kafka_bootstrap, redis_url, redis_prefix, clicks, sessions, ite
     print_result(result, as_json)
 
 
-commands = [worker]
+commands = [worker, trainer]
 bench_commands = [bench_stream]

@@ -60,6 +60,8 @@ class Settings:
     trainer_interval_s: float = 60.0
     trainer_window: int = 20000  # most recent sessions kept for fine-tuning
     trainer_min_sessions: int = 200  # sessions with a click to predict before a fine-tune runs
+    trainer_epochs: int = 3
+    trainer_holdout: float = 0.2  # newest share of the window's sessions that decides on promotion
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -63,3 +63,27 @@ def test_adagradm_sparse_rows_update_like_the_dense_formula(momentum):
     assert torch.allclose(sparse, expected, atol=1e-6)
     if momentum == 0.0:
         assert torch.allclose(dense, expected, atol=1e-6)
+
+
+def test_growing_keeps_old_items_and_fine_tuning_learns_new_ones(clicks):
+    from model.finetune import fine_tune, grow, next_click_report
+
+    sessions, n_items = clicks
+    config = PRESETS["official"].updated(layers=[16], n_sample=32, epochs=1)
+    net, _ = train(config, sessions, n_items, progress=False)
+    bigger = grow(net, n_items + 3)
+    assert torch.equal(bigger.item_out.weight[:n_items], net.item_out.weight[:n_items])
+    assert torch.equal(bigger.item_out.weight[n_items:], torch.zeros(4, 16))  # new items read as the unknown item
+    hidden = net.init_hidden(2)
+    items = torch.tensor([0, n_items + 1])  # a known and a new item: the grown model reads both as the original does
+    old_scores = net.score(net.step(items, hidden)[0])
+    new_scores = bigger.score(bigger.step(items, hidden)[0])
+    assert torch.allclose(old_scores, new_scores[:, :n_items], atol=1e-6)
+    assert torch.allclose(new_scores[:, n_items:], net.item_bias.weight[:n_items].min().expand(2, 3))  # low, not random
+    # sessions over three items the model has never seen: n_items, n_items + 1, n_items + 2, repeated
+    new = Sessions(np.array([n_items, n_items + 1, n_items + 2] * 40, dtype=np.int64), np.arange(0, 121, 3), np.tile([True, False, False], 40), np.arange(40))
+    before = next_click_report(grow(net, n_items + 3), config, new, n_items + 3)
+    tuned, _ = fine_tune(net, config.updated(lr=0.2), new, n_items + 3, epochs=5)
+    after = next_click_report(tuned, config, new, n_items + 3)
+    assert before.overall.recall_at_20 == 0.0 and after.overall.recall_at_20 == 1.0
+    assert net.n_items == n_items  # the original is untouched
