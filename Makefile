@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/sessionrec train
+	$(VENV)/bin/sessionrec demo
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q

@@ -11,7 +11,7 @@ import torch
 from model import checkpoint
 from model.config import PRESETS, load_config
 from model.evaluate import rank_targets
-from model.protocol import PROTOCOLS, evaluation_sessions, load_split, training_vocab
+from model.protocol import PROTOCOLS, default_split_dir, evaluation_sessions, load_split, training_vocab
 from model.report import console, reports_table
 from model.scoring import GRU4RecScorer
 from model.sessions import Sessions
@@ -44,6 +44,15 @@ def evaluate_checkpoint(ckpt: checkpoint.Checkpoint, split, protocol: str, *, se
     sessions, n_items = evaluation_sessions(protocol, ckpt.vocab, split, timeout)
     scorer = GRU4RecScorer(ckpt.net, ckpt.config.history_weight, ckpt.config.history_decay)
     return rank_targets(scorer, sessions, n_items, history_len=ckpt.config.history_len, progress=progress).report()
+
+
+def ensure_checkpoint(folder: str | Path) -> None:
+    """Train the best configuration into ``folder`` unless a checkpoint is there already."""
+    if (Path(folder) / checkpoint.META).is_file():
+        return
+    console.print(f"No model in {folder}: training GRU4Rec (preset best) on {default_split_dir()} first.")
+    ckpt, _ = train_checkpoint(load_config("best", None), load_split())
+    checkpoint.save(ckpt, folder)
 
 
 @click.command()

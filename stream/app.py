@@ -10,14 +10,18 @@ clicks do not come through Faust's per-event stream).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import faust
 
 from stream.ingress import ClickIngress, MicroBatch
 from stream.serving import Serving
 from stream.settings import Settings
+from stream.web import register_web
 
 
 def create_app(settings: Settings) -> faust.App:
+    Path(settings.faust_dir).mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
@@ -30,9 +34,12 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web_port or 6066,
         web_bind=settings.web_bind,
         store="memory://",
+        datadir=f"{settings.faust_dir}/{settings.app_id}",
     )
     batches = app.channel(maxsize=1)
     serving = app.service(Serving(settings))
+    if settings.web_port > 0:
+        register_web(app, serving)
     app.service(ClickIngress(settings, batches))
 
     @app.agent(batches, name="recommend")

@@ -9,7 +9,9 @@ from model.data import DataError
 from replay.cli import replay
 from stream.commands import bench_commands as stream_bench_commands
 from stream.commands import commands as stream_commands
+from stream.monitor import monitor
 from stream.settings import SettingsError
+from stream.tail import tail
 
 
 class Cli(click.Group):
@@ -40,7 +42,7 @@ def bench() -> None:
     """Benchmarks that print a table (or JSON) for the README."""
 
 
-for command in [*model_commands, replay, *stream_commands]:
+for command in [*model_commands, replay, *stream_commands, monitor, tail]:
     main.add_command(command)
 for command in stream_bench_commands:
     bench.add_command(command)

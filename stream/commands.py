@@ -82,6 +82,53 @@ def trainer(**overrides: object) -> None:
     asyncio.run(main())
 
 
+@click.command()
+@with_connection
+@click.option("--data", "csv", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Click file to replay [default: ../shared/data/ecommerce/test_data.csv].")
+@click.option("--format", "fmt", type=click.Choice(["ecommerce", "gru4rec", "movielens"]), default="ecommerce", show_default=True)
+@click.option("--speed", default="max", show_default=True, metavar="max|Nx", help="Replay speed: max, or N times real time.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N clicks.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes (at most the partitions).")
+@click.option("--trainer/--no-trainer", default=False, show_default=True,
+              help="Also run the online trainer (every 10 s), which fine-tunes and promotes models while the stream runs.")
+@click.option("--model", "model_dir", default=None, help="Checkpoint to serve; trained first if missing [default: runs/model].")
+def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed, limit, workers, trainer, model_dir) -> None:  # noqa: ANN001
+    """Run the whole pipeline on this machine and report online accuracy.
+
+    Starts Tansu and Redis on free local ports (unless --bootstrap /
+    --redis-url are given), trains a model if there is none, starts the
+    workers, replays the clicks, shows live progress and online accuracy, and
+    ends with the online figures next to the offline evaluation of the same
+    model on the same clicks. Stops everything it started, also on Ctrl-C.
+    """
+    import asyncio
+    import uuid
+
+    from model.cli import ensure_checkpoint
+    from model.data import data_dir
+    from replay.pacing import Pacing, parse_speed
+    from stream.demo import run_demo, summary_table
+    from stream.services import local_services
+    from model.report import console
+
+    csv = csv or data_dir() / "ecommerce" / "test_data.csv"
+    own = kafka_bootstrap is None and redis_url is None
+    tag = "" if own else f"-demo-{uuid.uuid4().hex[:6]}"  # on shared servers, never mix with other runs
+    with local_services(kafka_bootstrap, redis_url) as (bootstrap, redis):
+        settings = settings_from(
+            kafka_bootstrap=bootstrap, redis_url=redis, redis_prefix=redis_prefix or f"sessionrec{tag}", model_dir=model_dir, web_port=0,
+            clicks_topic=f"clicks{tag}", recs_topic=f"recommendations{tag}", dlq_topic=f"clicks.dlq{tag}", app_id=f"sessionrec{tag}",
+            trainer_interval_s=10.0 if trainer else None,
+        )
+        ensure_checkpoint(settings.model_dir)
+        console.print(f"Kafka {bootstrap}, Redis {redis}, model {settings.model_dir}; replaying {csv}")
+        result = asyncio.run(run_demo(settings, csv, fmt, Pacing(speed=parse_speed(speed)), limit, workers, trainer))
+    console.print(summary_table(result, settings.session_timeout_s))
+    console.print(f"{result.recommended:,} recommendations for {result.clicks:,} clicks in {result.seconds:.0f} s; "
+                  f"models served: {', '.join(result.versions) or '-'}")
+
+
 @click.command("stream")
 @with_connection
 @click.option("--clicks", type=click.IntRange(min=1000), default=200_000, show_default=True, help="Clicks in the throughput run.")
@@ -111,5 +158,5 @@ def bench_stream(kafka_bootstrap, redis_url, redis_prefix, clicks, sessions, ite
     print_result(result, as_json)
 
 
-commands = [worker, trainer]
+commands = [worker, trainer, demo]
 bench_commands = [bench_stream]

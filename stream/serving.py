@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from stream.processor import Processor, Record
 from stream.registry import ModelRegistry
 from stream.settings import Settings
 from stream.vocab import SharedVocabulary
+from stream.web import record_batch
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,7 @@ class Serving(mode.Service):
 
     async def _handle(self, records: Sequence[Record]) -> None:
         """Process, send, then commit: at-least-once output, effectively-once state."""
+        started = time.perf_counter()
         outcome = await self.processor.process(records, self.engine)
         await self.recs.send(outcome.recommendations)
         if outcome.dead_letters:
@@ -116,3 +119,4 @@ class Serving(mode.Service):
             await self.dlq.flush()
         await self.recs.flush()
         await outcome.commit()
+        record_batch(len(records), len(outcome.recommendations), len(outcome.dead_letters), time.perf_counter() - started)

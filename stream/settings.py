@@ -36,6 +36,7 @@ class Settings:
     partitions: int = 4  # of the clicks topic: the ceiling on parallel workers
     kafka_session_timeout_s: float = 6.0  # consumer-group session; Tansu answers a join only after half of it
     app_id: str = "sessionrec"  # Faust app id
+    faust_dir: str = "runs/faust"  # Faust's working files
 
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"  # rediss://:password@host:port/db for TLS with a password

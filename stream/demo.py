@@ -1,0 +1,118 @@
+"""`sessionrec demo`: the whole pipeline on this machine, end to end.
+
+Starts Tansu and Redis (unless given), trains a model if there is none,
+starts the workers (and, with --trainer, the online trainer) as processes,
+replays a click file, shows progress and online accuracy while it runs, and
+ends with online figures next to the offline evaluation of the same model on
+the same clicks. Everything it started is stopped on exit, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+
+from model import checkpoint
+from model.data import sort_sessions
+from model.evaluate import Report, rank_targets
+from model.report import console
+from model.scoring import GRU4RecScorer
+from model.sessions import Sessions
+from replay.pacing import Pacing
+from replay.producer import replay
+from replay.source import load_stream
+from stream.keys import Keys
+from stream.metrics import Counts, OnlineMetrics
+from stream.monitor import metrics_table
+from stream.pipeline import RecommendationReader, WorkerProcess
+from stream.registry import ModelRegistry
+from stream.serving import connect_redis
+from stream.settings import Settings
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    clicks: int
+    recommended: int
+    seconds: float
+    online: Counts
+    offline: Report  # the served checkpoint, evaluated offline on the same clicks
+    versions: list[str]  # promoted model versions, newest first
+
+
+def offline_report(settings: Settings, frame) -> Report:  # noqa: ANN001 - a click frame
+    """What `sessionrec evaluate` computes for the served checkpoint on exactly these clicks."""
+    ckpt = checkpoint.load(Path(settings.model_dir))
+    vocab = ckpt.vocab.copy()
+    sessions = Sessions.from_frame(sort_sessions(frame), vocab, settings.session_timeout_s)
+    scorer = GRU4RecScorer(ckpt.net, ckpt.config.history_weight, ckpt.config.history_decay)
+    return rank_targets(scorer, sessions, len(vocab), history_len=settings.history_len).report()
+
+
+async def run_demo(settings: Settings, csv: Path, fmt: str, pacing: Pacing, limit: int | None, workers: int, trainer: bool,
+                   timeout_s: float = 600.0) -> DemoResult:
+    frame = load_stream(csv, fmt, limit)
+    procs = [WorkerProcess(settings, f"worker-{i}") for i in range(workers)]
+    if trainer:
+        procs.append(WorkerProcess(settings, "trainer", command="trainer"))
+
+    def check() -> None:
+        for proc in procs:
+            proc.check()
+
+    redis = await connect_redis(settings)
+    keys = Keys(settings.redis_prefix)
+    metrics, registry = OnlineMetrics(redis, keys, settings.metrics_bucket_s), ModelRegistry(redis, keys)
+    started = time.monotonic()
+    try:
+        async with RecommendationReader(settings) as reader:
+            sending = asyncio.create_task(replay(frame, topic=settings.clicks_topic, kafka_kwargs=settings.kafka_client_kwargs(), pacing=pacing, progress=False))
+            last_clicks, last_time = 0, time.monotonic()
+            with Live(console=console, refresh_per_second=4, transient=False) as live:
+                while len(reader.received) < len(frame):
+                    if time.monotonic() - started > timeout_s:
+                        raise TimeoutError(f"only {len(reader.received):,} of {len(frame):,} recommendations within {timeout_s:.0f} s")
+                    if sending.done():
+                        sending.result()  # a failed replay ends the demo with its error
+                    check()
+                    await reader.poll(timeout_ms=250)
+                    total, now = await metrics.total(), time.monotonic()
+                    rate = (total.clicks - last_clicks) / max(now - last_time, 1e-9)
+                    last_clicks, last_time = total.clicks, now
+                    recent = sum_counts(c for _, c in await metrics.buckets(time.time() - 60, time.time()))
+                    live.update(Group(progress_line(len(frame), total.clicks, len(reader.received), now - started),
+                                      metrics_table(total, recent, rate, await registry.current())))
+            await sending
+            online, versions = await metrics.total(), await registry.history()
+    finally:
+        for proc in procs:
+            proc.stop()
+        await redis.aclose()
+    return DemoResult(len(frame), len(reader.received), time.monotonic() - started, online, offline_report(settings, frame), versions)
+
+
+def sum_counts(parts) -> Counts:  # noqa: ANN001 - an iterable of Counts
+    total = Counts()
+    for part in parts:
+        total.add(part)
+    return total
+
+
+def progress_line(clicks: int, applied: int, received: int, seconds: float) -> str:
+    return f"[bold]{applied:,}[/] of {clicks:,} clicks applied, {received:,} recommendations received, {seconds:.0f} s"
+
+
+def summary_table(result: DemoResult, timeout_s: float) -> Table:
+    o, rates = result.offline.overall, result.online.rates()
+    table = Table(title=f"Online (stream) vs offline (`sessionrec evaluate --session-timeout {timeout_s:g}`), same model, same clicks")
+    for name in ("", "targets", "HR@1 / acc@1", "HR@5 / R@5", "HR@20 / R@20", "MRR@20"):
+        table.add_column(name, justify="left" if not name else "right")
+    table.add_row("online", f"{result.online.scored:,}", f"{rates['hr@1']:.4f}", f"{rates['hr@5']:.4f}", f"{rates['hr@20']:.4f}", f"{rates['mrr@20']:.4f}")
+    table.add_row("offline", f"{o.targets:,}", f"{o.accuracy_at_1:.4f}", f"{o.recall_at_5:.4f}", f"{o.recall_at_20:.4f}", f"{o.mrr_at_20:.4f}")
+    return table

@@ -1,0 +1,196 @@
+"""`sessionrec monitor`: the online counters every worker writes to Redis, as a live table.
+
+Reads only Redis (the running totals, the per-time-bucket hashes of
+stream.metrics and the registry's pointer), so it watches any number of
+workers at once and never touches Kafka. The table is built by a pure
+function, :func:`metrics_table`, which the demo reuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import click
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from stream.commands import settings_from, with_connection
+from stream.keys import Keys
+from stream.metrics import Counts, OnlineMetrics
+from stream.registry import ModelRegistry
+from stream.serving import connect_redis
+from stream.settings import Settings
+
+RECENT_S = 60.0  # "last minute": the time buckets that overlap it
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the counters said at one moment."""
+
+    at: float  # unix seconds
+    total: Counts  # since the counters were created
+    recent: Counts  # the time buckets overlapping the last RECENT_S seconds
+    recent_span_s: float  # seconds those buckets cover up to ``at`` (RECENT_S plus part of a bucket)
+    version: str | None  # current model in the registry
+
+    @property
+    def recent_events_per_s(self) -> float:
+        """Clicks per second over the recent buckets: the rate when there is no previous snapshot."""
+        return self.recent.clicks / self.recent_span_s if self.recent_span_s > 0 else 0.0
+
+
+async def read_snapshot(metrics: OnlineMetrics, registry: ModelRegistry, now: float | None = None) -> Snapshot:
+    now = time.time() if now is None else now
+    total = await metrics.total()
+    recent = Counts()
+    buckets = await metrics.buckets(now - RECENT_S, now)
+    for _, counts in buckets:
+        recent.add(counts)
+    span = now - buckets[0][0] if buckets else 0.0
+    return Snapshot(now, total, recent, span, await registry.current())
+
+
+def events_per_s(previous: Snapshot | None, current: Snapshot) -> float:
+    """Clicks per second between two snapshots (from the recent buckets for the first one)."""
+    if previous is None or current.at <= previous.at:
+        return current.recent_events_per_s
+    return max(current.total.clicks - previous.total.clicks, 0) / (current.at - previous.at)
+
+
+def rates(counts: Counts) -> dict[str, float | None]:
+    """HR@1/5/20 and MRR@20; None while no click has been scored."""
+    if counts.scored == 0:
+        return {name: None for name in ("hr@1", "hr@5", "hr@20", "mrr@20")}
+    return dict(counts.rates())
+
+
+def metrics_table(total: Counts, recent: Counts, events_per_s: float | None, version: str | None, *,
+                  title: str = "sessionrec — online metrics", caption: str | None = None) -> Table:
+    """The monitor's table: whole run and last minute side by side, then the stream's health."""
+    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    table.add_column("metric")
+    table.add_column("whole run", justify="right")
+    table.add_column("last minute", justify="right")
+    table.add_row("clicks", f"{total.clicks:,}", f"{recent.clicks:,}")
+    table.add_row("scored", f"{total.scored:,}", f"{recent.scored:,}")
+    run_rates, recent_rates = rates(total), rates(recent)
+    for name in ("hr@1", "hr@5", "hr@20", "mrr@20"):
+        table.add_row(name.upper(), _rate(run_rates[name]), _rate(recent_rates[name]))
+    table.add_section()
+    table.add_row("events/s", "", "–" if events_per_s is None else f"{events_per_s:,.1f}")
+    table.add_row("dead letters", f"{total.dead_letters:,}", f"{recent.dead_letters:,}")
+    table.add_row("duplicates", f"{total.duplicates:,}", f"{recent.duplicates:,}")
+    table.add_row("model version", version or "none yet", "")
+    return table
+
+
+def snapshot_json(snapshot: Snapshot, events_per_s: float) -> dict[str, Any]:
+    """Totals and rates as one JSON-ready object."""
+    return {
+        "time": snapshot.at,
+        "model_version": snapshot.version,
+        "events_per_s": events_per_s,
+        "total": {**asdict(snapshot.total), **rates(snapshot.total)},
+        "last_minute": {**asdict(snapshot.recent), **rates(snapshot.recent), "span_s": snapshot.recent_span_s},
+    }
+
+
+@click.command()
+@with_connection
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, metavar="S",
+              help="Seconds between refreshes.")
+@click.option("--once", is_flag=True, help="Print one table and exit (for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the totals and rates and exit.")
+def monitor(interval: float, once: bool, as_json: bool, **overrides: object) -> None:
+    """Watch online accuracy and throughput of all workers, live.
+
+    Shows clicks, scored clicks, HR@1/5/20 and MRR@20 (each recommendation
+    list scored against the session's next click) over the whole run and over
+    the last minute, events/s, dead letters, duplicates and the model
+    version. Reads Redis only. Ctrl-C prints a final summary. Events/s is
+    the change between refreshes; with --once or --json, the clicks of the
+    last minute's time buckets over the time they span.
+    """
+    settings = settings_from(**overrides)
+    if once or as_json:
+        snapshot = asyncio.run(_read_once(settings))
+        rate = snapshot.recent_events_per_s
+        if as_json:
+            click.echo(json.dumps(snapshot_json(snapshot, rate)))
+        else:
+            Console().print(metrics_table(snapshot.total, snapshot.recent, rate, snapshot.version))
+        return
+    watch = _Watch(settings, interval)
+    try:
+        asyncio.run(watch.run())
+    except KeyboardInterrupt:
+        pass
+    if watch.last is not None:
+        first, last = watch.first or watch.last, watch.last
+        watched = last.at - first.at
+        rate = events_per_s(first, last) if watched > 0 else watch.last_rate
+        Console().print(metrics_table(last.total, last.recent, rate, last.version, title="sessionrec — final summary",
+                                      caption=f"events/s: average over the {watched:.0f} s watched"))
+
+
+# --- internals ---------------------------------------------------------------------------------
+
+
+async def _connect(settings: Settings) -> tuple[Redis, OnlineMetrics, ModelRegistry]:
+    redis = await connect_redis(settings)
+    keys = Keys(settings.redis_prefix)
+    return redis, OnlineMetrics(redis, keys, settings.metrics_bucket_s), ModelRegistry(redis, keys)
+
+
+async def _read_once(settings: Settings) -> Snapshot:
+    redis, metrics, registry = await _connect(settings)
+    try:
+        return await read_snapshot(metrics, registry)
+    except (RedisError, OSError) as exc:
+        raise ConnectionError(f"reading metrics from Redis at {settings.redis_url} failed: {exc}") from None
+    finally:
+        await redis.aclose()
+
+
+class _Watch:
+    """The live loop; keeps the last snapshot so Ctrl-C can still print a summary."""
+
+    def __init__(self, settings: Settings, interval: float) -> None:
+        self.settings = settings
+        self.interval = interval
+        self.first: Snapshot | None = None
+        self.last: Snapshot | None = None
+        self.last_rate = 0.0
+
+    async def run(self) -> None:
+        redis, metrics, registry = await _connect(self.settings)
+        console = Console()
+        try:
+            with Live(console=console, auto_refresh=False, transient=True) as live:
+                while True:
+                    caption = f"every {self.interval:g} s · Ctrl-C to stop"
+                    try:
+                        snapshot = await read_snapshot(metrics, registry)
+                        self.last_rate = events_per_s(self.last, snapshot)
+                        self.last = snapshot
+                        self.first = self.first or snapshot
+                    except (RedisError, OSError) as exc:  # keep watching: Redis may come back
+                        caption = f"Redis at {self.settings.redis_url} failed: {exc}; retrying"
+                    if self.last is not None:
+                        live.update(metrics_table(self.last.total, self.last.recent, self.last_rate, self.last.version,
+                                                  caption=caption), refresh=True)
+                    await asyncio.sleep(self.interval)
+        finally:
+            await redis.aclose()
+
+
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
