@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 
-import torch
 
 from model.config import TrainConfig
 from model.evaluate import Report, rank_targets

@@ -66,8 +66,11 @@ class GRU4Rec(nn.Module):
             nn.init.zeros_(gru.bias_hh)
 
     def sparse_gradients(self, enabled: bool) -> None:
-        """Embedding gradients as sparse rows: cheaper when a step touches few items."""
-        for emb in (self.item_out, self.item_bias, self.item_in):
+        """Embedding gradients as sparse rows: cheaper when a step touches few of many items.
+
+        The one-column bias stays dense: updating it whole costs less than the sparse bookkeeping.
+        """
+        for emb in (self.item_out, self.item_in):
             if emb is not None:
                 emb.sparse = enabled
 
@@ -86,7 +89,9 @@ class GRU4Rec(nn.Module):
     def step(self, items: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Read one click per row. Returns the top layer's output and the new state."""
         embed = self.item_in if self.item_in is not None else self.item_out
-        x = embed(items.clamp(max=self.n_items))  # unknown items -> the zero row
+        return self._recur(embed(items.clamp(max=self.n_items)), hidden)  # unknown items read the zero row
+
+    def _recur(self, x: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.drop_embed(x)
         states = []
         for gru, h in zip(self.grus, hidden.split(self.config.layers, dim=1)):
@@ -100,3 +105,16 @@ class GRU4Rec(nn.Module):
         if items is None:
             return F.linear(output, self.item_out.weight[: self.n_items], self.item_bias.weight[: self.n_items, 0])
         return output @ self.item_out(items).T + self.item_bias(items).T
+
+    def forward(self, items: torch.Tensor, hidden: torch.Tensor, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training step: read one click per row and score the sampled ``columns``.
+
+        Equal to ``step`` then ``score``; with a shared embedding the input and
+        output rows come from one lookup, so the table gets one sparse gradient.
+        """
+        if self.item_in is not None:
+            output, hidden = self.step(items, hidden)
+            return self.score(output, columns), hidden
+        rows = self.item_out(torch.cat([items.clamp(max=self.n_items), columns]))
+        output, hidden = self._recur(rows[: len(items)], hidden)
+        return output @ rows[len(items) :].T + self.item_bias(columns).T, hidden

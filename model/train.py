@@ -48,15 +48,17 @@ class Objective:
         self.log_pop = pop.log()  # in-batch targets come from the data's own popularity
         self.log_sample_pop = config.sample_alpha * self.log_pop
 
-    def __call__(self, net: GRU4Rec, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def __call__(self, net: GRU4Rec, inputs: torch.Tensor, hidden: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of one step, and the new hidden state."""
         if self.config.full_softmax:
+            output, hidden = net.step(inputs, hidden)
             scores = net.score(output)
             positive = targets
             negative = torch.ones_like(scores, dtype=torch.bool).scatter_(1, targets[:, None], False)
         else:
             sample = self.sampler.draw() if self.sampler else targets[:0]
             columns = torch.cat([targets, sample])
-            scores = net.score(output, columns)
+            scores, hidden = net(inputs, hidden, columns)
             positive = torch.arange(len(targets))
             negative = columns[None, :] != targets[:, None]
             if self.config.logq > 0 and self.config.loss == "cross-entropy":
@@ -64,7 +66,7 @@ class Objective:
                 scores = scores - self.config.logq * log_q
         if self.config.loss != "cross-entropy" and self.config.elu > 0:
             scores = F.elu(scores, self.config.elu)
-        return self.loss(scores, positive, negative)
+        return self.loss(scores, positive, negative), hidden
 
 
 def make_optimizer(config: TrainConfig, net: GRU4Rec) -> torch.optim.Optimizer:
@@ -93,8 +95,7 @@ def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec
             if step.keep is not None:
                 hidden = hidden[step.keep]
             hidden = hidden[: len(step.inputs)].detach().masked_fill(step.fresh[:, None], 0.0)
-            output, hidden = net.step(step.inputs, hidden)
-            loss = objective(net, output, step.targets)
+            loss, hidden = objective(net, step.inputs, hidden, step.targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -40,3 +40,13 @@ def test_cli_errors_are_one_line(tmp_path):
     assert result.output.count("\n") == 1 and "not a checkpoint" in result.output
     result = CliRunner().invoke(main, ["train", "--data", str(tmp_path)])
     assert result.exit_code == 1 and "no such file" in result.output and "Traceback" not in result.output
+
+
+def test_training_forward_equals_step_then_score():
+    for embedding in (0, 3):
+        torch.manual_seed(0)
+        net = GRU4Rec(NetworkConfig(6, layers=[4], embedding=embedding))
+        items, hidden, columns = torch.tensor([1, 7, 2]), torch.randn(3, 4), torch.tensor([5, 1, 0, 5])
+        scores, new_hidden = net(items, hidden, columns)
+        output, expected_hidden = net.step(items, hidden)
+        assert torch.allclose(scores, net.score(output, columns)) and torch.allclose(new_hidden, expected_hidden)

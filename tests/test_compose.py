@@ -1,16 +1,12 @@
 """docker-compose.yml and Dockerfile, checked without Docker.
 
-No Docker engine or PyYAML is installed here, so the compose file is read by
-a small parser for the YAML subset it is written in (block mappings and
-lists, quoted and plain scalars, flow lists, comments); where PyYAML is
-importable the two readings must agree. Settings and commands are checked
-against the code: every SESSIONREC_* variable must be a Settings field and
+No Docker engine runs here, so the compose file is read with PyYAML and
+checked against the code: every SESSIONREC_* variable must be a Settings field and
 parse, and every command line must parse with the real click commands.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from dataclasses import fields
@@ -19,6 +15,7 @@ from typing import Any
 
 import click
 import pytest
+import yaml
 
 from stream.cli import main
 from stream.settings import PREFIX, Settings
@@ -27,170 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = ("worker", "trainer", "replay")
 
 
-# --- a reader for the YAML subset docker-compose.yml uses ----------------------------------------
-
-
-class SubsetError(ValueError):
-    pass
-
-
-def load_yaml_subset(text: str) -> Any:
-    lines: list[tuple[int, str, int]] = []  # (indent, content, line number)
-    for number, raw in enumerate(text.splitlines(), 1):
-        if "\t" in raw[: len(raw) - len(raw.lstrip())]:
-            raise SubsetError(f"line {number}: tab in indentation")
-        line = _strip_comment(raw).rstrip()
-        if line.strip():
-            lines.append((len(line) - len(line.lstrip(" ")), line.strip(), number))
-    if not lines:
-        return None
-    value, pos = _block(lines, 0, lines[0][0])
-    if pos != len(lines):
-        raise SubsetError(f"line {lines[pos][2]}: unexpected indentation")
-    return value
-
-
-def _strip_comment(line: str) -> str:
-    quote = None
-    for i, ch in enumerate(line):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "\"'" and (i == 0 or line[i - 1] in " [,:-"):
-            quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1] == " "):
-            return line[:i]
-    return line
-
-
-def _block(lines: list[tuple[int, str, int]], pos: int, indent: int) -> tuple[Any, int]:
-    if lines[pos][1] == "-" or lines[pos][1].startswith("- "):
-        return _sequence(lines, pos, indent)
-    return _mapping(lines, pos, indent)
-
-
-def _sequence(lines: list[tuple[int, str, int]], pos: int, indent: int) -> tuple[list[Any], int]:
-    out = []
-    while pos < len(lines) and lines[pos][0] == indent and lines[pos][1].startswith("- "):
-        item = lines[pos][1][2:].strip()
-        if _split_key(item) is not None and not item.startswith(("'", '"')):
-            raise SubsetError(f"line {lines[pos][2]}: mappings inside lists are not in the subset")
-        out.append(_scalar(item, lines[pos][2]))
-        pos += 1
-    return out, pos
-
-
-def _mapping(lines: list[tuple[int, str, int]], pos: int, indent: int) -> tuple[dict[str, Any], int]:
-    out: dict[str, Any] = {}
-    while pos < len(lines) and lines[pos][0] == indent:
-        _, text, number = lines[pos]
-        split = _split_key(text)
-        if split is None:
-            raise SubsetError(f"line {number}: expected 'key: value', got {text!r}")
-        key, rest = split
-        if key in out:
-            raise SubsetError(f"line {number}: duplicate key {key!r}")
-        pos += 1
-        if rest:
-            out[key] = _scalar(rest, number)
-        elif pos < len(lines) and lines[pos][0] > indent:
-            out[key], pos = _block(lines, pos, lines[pos][0])
-        elif pos < len(lines) and lines[pos][0] == indent and lines[pos][1].startswith("- "):
-            out[key], pos = _sequence(lines, pos, indent)
-        else:
-            out[key] = None
-    return out, pos
-
-
-def _split_key(text: str) -> tuple[str, str] | None:
-    match = re.match(r"""^("[^"]*"|'[^']*'|[^"'\s][^:]*?):(?:\s+(.*))?$""", text)
-    if match is None:
-        return None
-    key = match.group(1)
-    return (str(_scalar(key, 0)) if key[0] in "\"'" else key), (match.group(2) or "").strip()
-
-
-def _scalar(text: str, number: int) -> Any:
-    if text.startswith('"'):
-        if not text.endswith('"') or len(text) < 2:
-            raise SubsetError(f"line {number}: unterminated string")
-        return json.loads(text)
-    if text.startswith("'"):
-        if not text.endswith("'") or len(text) < 2:
-            raise SubsetError(f"line {number}: unterminated string")
-        return text[1:-1].replace("''", "'")
-    if text.startswith("["):
-        return _flow_list(text, number)
-    if text == "{}":
-        return {}
-    if text.startswith(("{", "&", "*", "|", ">", "!")):
-        raise SubsetError(f"line {number}: {text[0]!r} is not in the subset")
-    if text in ("true", "false"):
-        return text == "true"
-    if text in ("null", "~"):
-        return None
-    if re.fullmatch(r"[-+]?\d+", text):
-        return int(text)
-    if text.lower() in ("yes", "no", "on", "off", "y", "n"):
-        raise SubsetError(f"line {number}: quote {text!r}: YAML 1.1 reads it as a boolean")
-    return text
-
-
-def _flow_list(text: str, number: int) -> list[Any]:
-    if not text.endswith("]"):
-        raise SubsetError(f"line {number}: flow lists must end on their line")
-    items, current, quote = [], "", None
-    for ch in text[1:-1]:
-        if quote:
-            current += ch
-            if ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-            current += ch
-        elif ch == ",":
-            items.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    if current.strip():
-        items.append(current.strip())
-    return [_scalar(item, number) for item in items]
-
-
-def test_subset_reader() -> None:
-    text = """
-a:  # comment
-  b: "x # not a comment"
-  c: ['p', "q, r", 3]
-  d:
-  - one
-  - "two: 2"
-e: 'it''s'
-f:
-"""
-    assert load_yaml_subset(text) == {"a": {"b": "x # not a comment", "c": ["p", "q, r", 3], "d": ["one", "two: 2"]},
-                                      "e": "it's", "f": None}
-    with pytest.raises(SubsetError, match="boolean"):
-        load_yaml_subset("restart: no\n")
-    with pytest.raises(SubsetError, match="duplicate"):
-        load_yaml_subset("a: 1\na: 2\n")
-
-
 # --- the compose file ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    text = (ROOT / "docker-compose.yml").read_text()
-    parsed = load_yaml_subset(text)
-    try:
-        import yaml
-    except ImportError:
-        pass
-    else:
-        assert yaml.safe_load(text) == parsed, "the subset reader and PyYAML disagree"
-    return parsed
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def _env(service: dict[str, Any]) -> dict[str, str]:
