@@ -49,8 +49,6 @@ class GRU4Rec(nn.Module):
         self.item_in = nn.Embedding(n + 1, config.embedding, padding_idx=unknown) if config.embedding else None
         sizes = [config.embedding or top, *config.layers]
         self.grus = nn.ModuleList(nn.GRUCell(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.drop_embed = nn.Dropout(config.dropout_embed)
-        self.drop_hidden = nn.Dropout(config.dropout_hidden)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -92,13 +90,16 @@ class GRU4Rec(nn.Module):
         return self._recur(embed(items.clamp(max=self.n_items)), hidden)  # unknown items read the zero row
 
     def _recur(self, x: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.drop_embed(x)
+        x = self._dropout(x, self.config.dropout_embed)
         states = []
         for gru, h in zip(self.grus, hidden.split(self.config.layers, dim=1)):
             h = gru(x, h)
             states.append(h)
-            x = self.drop_hidden(h)
+            x = self._dropout(h, self.config.dropout_hidden)
         return x, torch.cat(states, dim=1)
+
+    def _dropout(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        return F.dropout(x, p, self.training) if p > 0 else x  # p = 0 still costs a copy in training mode
 
     def score(self, output: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         """Scores of ``items`` (all known items when None) for each row's output."""

@@ -21,32 +21,44 @@ class AdagradM(Optimizer):
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001 - the Optimizer signature
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self._update(p, group["lr"], group["momentum"], group["eps"])
+            params = [p for p in group["params"] if p.grad is not None]
+            for p in params:
+                if not self.state[p]:
+                    self.state[p]["acc"] = torch.zeros_like(p)
+                    if group["momentum"] > 0:
+                        self.state[p]["velocity"] = torch.zeros_like(p)
+            dense = [p for p in params if not p.grad.is_sparse]
+            if dense:
+                self._dense(dense, group["lr"], group["momentum"], group["eps"])
+            for p in params:
+                if p.grad.is_sparse:
+                    self._sparse(p, group["lr"], group["momentum"], group["eps"])
         return None
 
-    def _update(self, p: torch.Tensor, lr: float, momentum: float, eps: float) -> None:
-        state = self.state[p]
-        if not state:
-            state["acc"] = torch.zeros_like(p)
-            if momentum > 0:
-                state["velocity"] = torch.zeros_like(p)
-        grad = p.grad
-        if grad.is_sparse:
-            grad = grad.coalesce()  # the update is non-linear in the gradient: one row, one entry
-            rows, grad = grad.indices()[0], grad.values()
-            acc = state["acc"].index_add_(0, rows, grad * grad)[rows]
+    def _dense(self, params: list[torch.Tensor], lr: float, momentum: float, eps: float) -> None:
+        """All dense parameters at once (foreach kernels): the per-tensor loop costs more than the math."""
+        grads = [p.grad for p in params]
+        accs = [self.state[p]["acc"] for p in params]
+        torch._foreach_addcmul_(accs, grads, grads)
+        updates = torch._foreach_div(grads, torch._foreach_sqrt(torch._foreach_add(accs, eps)))
+        if momentum > 0:
+            velocities = [self.state[p]["velocity"] for p in params]
+            torch._foreach_mul_(velocities, momentum)
+            torch._foreach_add_(velocities, updates, alpha=-lr)
+            torch._foreach_add_(params, velocities)
         else:
-            rows, acc = None, state["acc"].addcmul_(grad, grad)
+            torch._foreach_add_(params, updates, alpha=-lr)
+
+    def _sparse(self, p: torch.Tensor, lr: float, momentum: float, eps: float) -> None:
+        """Only the rows the gradient touches (and their momentum) change."""
+        state = self.state[p]
+        grad = p.grad.coalesce()  # the update is non-linear in the gradient: one row, one entry
+        rows, grad = grad.indices()[0], grad.values()
+        acc = state["acc"].index_add_(0, rows, grad * grad)[rows]
         update = grad / (acc + eps).sqrt_()
         if momentum > 0:
-            velocity = state["velocity"] if rows is None else state["velocity"][rows]
-            update = velocity.mul_(momentum).add_(update, alpha=-lr)
-            if rows is not None:
-                state["velocity"].index_copy_(0, rows, update)
-            lr = -1.0  # the velocity already carries the step
-        if rows is None:
-            p.add_(update, alpha=-lr)
+            update = state["velocity"][rows].mul_(momentum).add_(update, alpha=-lr)
+            state["velocity"].index_copy_(0, rows, update)
+            p.index_add_(0, rows, update)
         else:
             p.index_add_(0, rows, update, alpha=-lr)

@@ -42,6 +42,7 @@ class Objective:
         if config.loss == "bpr-max":
             self.loss = lambda s, p, n: bpr_max(s, p, n, reg=config.bpreg)
         self.sampler = None
+        self.dedupe = config.loss == "cross-entropy" and config.logq == 0
         if not config.full_softmax and config.n_sample > 0:
             self.sampler = PopularitySampler(counts, config.sample_alpha, config.n_sample, generator)
         pop = torch.from_numpy(np.maximum(counts, 1).astype(np.float32))
@@ -58,9 +59,19 @@ class Objective:
         else:
             sample = self.sampler.draw() if self.sampler else targets[:0]
             columns = torch.cat([targets, sample])
-            scores, hidden = net(inputs, hidden, columns)
-            positive = torch.arange(len(targets))
-            negative = columns[None, :] != targets[:, None]
+            if self.dedupe:
+                # Cross-entropy over unique columns: a column drawn c times weighs c times in the
+                # softmax, so it is scored once with log c added; a row's own item counts once.
+                columns, inverse, counts = torch.unique(columns, return_inverse=True, return_counts=True)
+                scores, hidden = net(inputs, hidden, columns)
+                positive = inverse[: len(targets)]
+                log_counts = counts.log()
+                scores = (scores + log_counts).scatter_add(1, positive[:, None], -log_counts[positive][:, None])
+                return F.cross_entropy(scores, positive), hidden
+            else:
+                scores, hidden = net(inputs, hidden, columns)
+                positive = torch.arange(len(targets))
+                negative = columns[None, :] != targets[:, None]
             if self.config.logq > 0 and self.config.loss == "cross-entropy":
                 log_q = torch.cat([self.log_pop[targets], self.log_sample_pop[sample]])
                 scores = scores - self.config.logq * log_q

@@ -87,3 +87,30 @@ def test_growing_keeps_old_items_and_fine_tuning_learns_new_ones(clicks):
     after = next_click_report(tuned, config, new, n_items + 3)
     assert before.overall.recall_at_20 == 0.0 and after.overall.recall_at_20 == 1.0
     assert net.n_items == n_items  # the original is untouched
+
+
+def test_popularity_sampler_follows_popularity_to_the_alpha():
+    from model.sampling import PopularitySampler
+
+    counts = np.array([1, 4, 16, 0, 9])
+    sampler = PopularitySampler(counts, alpha=0.5, n_sample=1000, generator=torch.Generator().manual_seed(0), block=200_000)
+    drawn = torch.cat([sampler.draw() for _ in range(200)])
+    freq = np.bincount(drawn.numpy(), minlength=5) / len(drawn)
+    expected = np.sqrt(counts) / np.sqrt(counts).sum()  # 1, 2, 4, 0, 3 out of 10
+    assert np.allclose(freq, expected, atol=0.005) and freq[3] == 0
+
+
+def test_deduplicated_cross_entropy_equals_the_loss_over_every_sampled_column():
+    from model.losses import cross_entropy
+    from model.train import Objective, build_network
+
+    config = PRESETS["official"].updated(layers=[8], n_sample=6)
+    net = build_network(config, 10)
+    objective = Objective(config, np.ones(10, dtype=np.int64), torch.Generator().manual_seed(0))
+    objective.sampler.draw = lambda: torch.tensor([3, 3, 7, 1, 3, 9])  # duplicates, and row 0's own item
+    inputs, targets, hidden = torch.tensor([2, 5, 1]), torch.tensor([1, 4, 4]), torch.randn(3, 8)
+    fast, _ = objective(net, inputs, hidden, targets)
+    columns = torch.cat([targets, torch.tensor([3, 3, 7, 1, 3, 9])])
+    scores, _ = net(inputs, hidden, columns)
+    slow = cross_entropy(scores, torch.arange(3), columns[None, :] != targets[:, None])
+    assert torch.allclose(fast, slow, atol=1e-6)
