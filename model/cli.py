@@ -99,4 +99,26 @@ def evaluate(model_dir, data, protocol, session_timeout, as_json) -> None:
         console.print(reports_table([(f"{model_dir} ({ckpt.version})", protocol, report)]))
 
 
+@click.command("model")
+@click.option("--data", "data", type=click.Path(path_type=Path), default=None, help="Folder with train_data.csv and test_data.csv [default: ../shared/data/ecommerce].")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON list instead of the table.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/model.json"), show_default=True, help="JSON file written in any case.")
+def bench_model(data, as_json, out) -> None:
+    """GRU4Rec (best and official configurations) and the baselines, in both protocols.
+
+    Trains GRU4Rec once on one torch thread (its speed is reported as
+    train_events_per_s) and evaluates everything with the same evaluator.
+    """
+    from model.bench import run_model_bench, write_json
+
+    rows, records = run_model_bench(load_split(data), progress=not as_json)
+    write_json(records, out)
+    if as_json:
+        click.echo(json.dumps(records))
+    else:
+        speed = records[0]["train_events_per_s"]
+        console.print(reports_table(rows, title=f"Next-click evaluation; GRU4Rec trained at {speed:,.0f} events/s on one thread"))
+
+
 commands = [train, evaluate]
+bench_commands = [bench_model]

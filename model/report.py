@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 
 from rich.console import Console
@@ -9,7 +10,7 @@ from rich.table import Table
 
 from model.evaluate import Report
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 150)  # tables stay whole when piped
 
 
 def reports_table(rows: Iterable[tuple[str, str, Report]], title: str = "Next-click evaluation") -> Table:
