@@ -28,17 +28,22 @@ class Scorer(Protocol):
         """[B, n_items] scores, higher is better; ``history`` is [B, L], most recent click last."""
 
 
+def history_weights(history: torch.Tensor, decay: float) -> torch.Tensor:
+    """[B, L] weight of each history slot: ``decay`` per step of age, normalised per row."""
+    length = history.size(1)
+    age = torch.arange(length - 1, -1, -1, device=history.device, dtype=torch.float32)
+    weights = (decay**age).expand(history.size(0), -1) * (history != PAD)
+    return weights / weights.sum(1, keepdim=True).clamp(min=1e-12)
+
+
 def history_scores(history: torch.Tensor, n_items: int, decay: float, reduce: Literal["sum", "amax"] = "sum") -> torch.Tensor:
-    """Recency weights of the items in each row's history, normalised to sum to one.
+    """Recency weights of the items in each row's history, over the whole vocabulary.
 
     ``sum`` adds up repeated clicks on an item; ``amax`` keeps only its most recent
     one, which orders items strictly by last click when ``decay`` < 1.
     """
-    length = history.size(1)
-    age = torch.arange(length - 1, -1, -1, device=history.device, dtype=torch.float32)
-    weights = (decay**age).expand(history.size(0), -1) * (history != PAD)
     out = torch.zeros(history.size(0), n_items, device=history.device)
-    out.scatter_reduce_(1, history.clamp(min=0), weights, reduce=reduce)
+    out.scatter_reduce_(1, history.clamp(min=0), history_weights(history, decay), reduce=reduce)
     return out / out.sum(1, keepdim=True).clamp(min=1e-12)
 
 
@@ -46,12 +51,6 @@ def push_history(history: torch.Tensor, items: torch.Tensor, fresh: torch.Tensor
     """Append one click per row, dropping the oldest; ``fresh`` rows forget their past first."""
     history = history.masked_fill(fresh[:, None], PAD)
     return torch.cat([history[:, 1:], items[:, None]], dim=1)
-
-
-def first_positions(history: torch.Tensor) -> torch.Tensor:
-    """For each history slot, the slot where the same item first occurs in its row."""
-    same = history[:, :, None] == history[:, None, :]  # [B, L, L]
-    return same.int().argmax(dim=2)
 
 
 class GRU4RecScorer:
@@ -95,15 +94,13 @@ class GRU4RecScorer:
         n_known = self.net.n_items
         logits = self.net.score(state[:, -self._top :])
         if self.history_weight == 0.0:
-            values, columns = logits.topk(min(k, n_known), dim=1)
-            return columns, values
+            values, items = logits.topk(min(k, n_known), dim=1)
+            return items, values
         length = history.size(1)
-        unknown = history >= n_known
-        compact = torch.where(unknown, n_known + first_positions(history), history)
-        compact = compact.masked_fill(history == PAD, PAD)
-        blend = torch.softmax(logits, dim=1) * (1.0 - self.history_weight)
-        blend = F.pad(blend, (0, length)) + self.history_weight * history_scores(compact, n_known + length, self.history_decay)
-        values, columns = blend.topk(min(k, n_known), dim=1)
-        slots = (columns - n_known).clamp(min=0, max=length - 1)
-        items = torch.where(columns >= n_known, history.gather(1, slots), columns)
-        return items, values
+        first_slot = (history[:, :, None] == history[:, None, :]).int().argmax(dim=2)
+        columns = torch.where(history >= n_known, n_known + first_slot, history).clamp(min=0)  # PAD slots weigh nothing
+        blend = F.pad(torch.softmax(logits, dim=1).mul_(1.0 - self.history_weight), (0, length))
+        blend.scatter_add_(1, columns, history_weights(history, self.history_decay).mul_(self.history_weight))
+        values, best = blend.topk(min(k, n_known), dim=1)
+        slots = (best - n_known).clamp(min=0, max=length - 1)
+        return torch.where(best >= n_known, history.gather(1, slots), best), values
