@@ -38,10 +38,6 @@ class Pacing:
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive, got {value}")
 
-    @property
-    def unpaced(self) -> bool:
-        return self.speed is None and self.rate is None
-
     def due(self, index: int, event_offset: float) -> float:
         """Seconds after the start at which click ``index`` is due; ``event_offset`` = its ts minus the first ts."""
         if self.rate is not None:
@@ -80,15 +76,6 @@ async def bursts(clicks: Iterable[T], pacing: Pacing, *, event_time: Callable[[T
     burst collected so far is yielded, so nothing due waits for a later one.
     """
     burst: list[T] = []
-    if pacing.unpaced:
-        for click in clicks:
-            burst.append(click)
-            if len(burst) >= max_burst:
-                yield burst
-                burst = []
-        if burst:
-            yield burst
-        return
     start = clock()
     first_ts: float | None = None
     for index, click in enumerate(clicks):

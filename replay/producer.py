@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -24,10 +23,11 @@ from typing import Any
 
 import pandas as pd
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from tqdm import tqdm
 
+from replay.kafka import start_client
 from replay.pacing import Pacing, bursts
 from replay.source import Click, Record, encode, frame_records
 
@@ -63,17 +63,8 @@ class ReplaySummary:
 
 async def start_producer(kafka_kwargs: Mapping[str, Any], **options: Any) -> AIOKafkaProducer:
     """A started producer (acks=all), or a one-line ConnectionError naming the broker."""
-    bootstrap = kafka_kwargs.get("bootstrap_servers", "?")
     producer = AIOKafkaProducer(**kafka_kwargs, acks="all", **options)
-    try:
-        with _quiet(logging.getLogger("aiokafka")):  # the error below says it in one line
-            await producer.start()
-    except KafkaConnectionError:
-        await producer.stop()
-        raise ConnectionError(f"cannot reach Kafka at {bootstrap}: connection failed; is a broker running there?") from None
-    except (KafkaError, OSError) as exc:  # authentication, TLS, protocol
-        await producer.stop()
-        raise ConnectionError(f"cannot connect to Kafka at {bootstrap}: {exc!r}") from None
+    await start_client(producer, kafka_kwargs.get("bootstrap_servers", "?"))
     return producer
 
 
@@ -215,16 +206,6 @@ async def _partitions(producer: AIOKafkaProducer, topic: str) -> list[int]:
     if not found:
         raise DeliveryError(f"topic {topic!r} has no partitions on Kafka")
     return sorted(found)
-
-
-@contextlib.contextmanager
-def _quiet(logger: logging.Logger) -> Iterator[None]:
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _len_or_none(clicks: Iterable[Click]) -> int | None:

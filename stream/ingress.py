@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 import faust
 import mode
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 
+from replay.kafka import start_client
 from stream.processor import Record
 from stream.settings import Settings
 from stream.topics import ensure_topics
@@ -54,11 +55,7 @@ class ClickIngress(mode.Service):
             max_poll_records=s.batch_size,
             fetch_max_wait_ms=int(s.batch_wait_ms),  # Tansu holds a fetch for all of it even when data is there
         )
-        try:
-            await self.consumer.start()
-        except KafkaConnectionError:
-            await self.consumer.stop()
-            raise ConnectionError(f"cannot reach Kafka at {s.kafka_bootstrap}; is a broker running there?") from None
+        await start_client(self.consumer, s.kafka_bootstrap)
 
     async def on_stop(self) -> None:
         await self.consumer.stop()

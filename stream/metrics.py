@@ -9,7 +9,7 @@ states they belong to (see stream.processor).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 from redis.asyncio import Redis
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from replay.kafka import start_client
 from stream.settings import Settings
 
 
@@ -67,7 +68,7 @@ class RecommendationReader:
     async def __aenter__(self) -> RecommendationReader:
         self.consumer = AIOKafkaConsumer(**self.settings.kafka_client_kwargs(), enable_auto_commit=False, auto_offset_reset="earliest",
                                          fetch_max_wait_ms=10)  # Tansu holds a fetch for all of it even when data is there
-        await self.consumer.start()
+        await start_client(self.consumer, self.settings.kafka_bootstrap)
         await self.consumer.topics()
         partitions = self.consumer.partitions_for_topic(self.settings.recs_topic) or range(self.settings.partitions)
         tps = [TopicPartition(self.settings.recs_topic, p) for p in partitions]

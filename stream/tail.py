@@ -19,22 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import contextlib
 import itertools
-import logging
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 
 from model.data import DataError
+from replay.kafka import start_client
 from stream.commands import settings_from, with_connection
 from stream.settings import Settings
 
@@ -51,16 +50,8 @@ async def follow(settings: Settings, topic: str, *, from_beginning: bool, since_
     """
     since_ms = int(time.time() * 1000) if since_ms is None else since_ms
     consumer = AIOKafkaConsumer(**settings.kafka_client_kwargs(), enable_auto_commit=False, auto_offset_reset="earliest",
-                                max_poll_records=2000)
-    try:
-        with _quiet(logging.getLogger("aiokafka")):  # the error below says it in one line
-            await consumer.start()
-    except KafkaConnectionError:
-        await consumer.stop()
-        raise ConnectionError(f"cannot reach Kafka at {settings.kafka_bootstrap}; is a broker running there?") from None
-    except (KafkaError, OSError) as exc:
-        await consumer.stop()
-        raise ConnectionError(f"cannot connect to Kafka at {settings.kafka_bootstrap}: {exc!r}") from None
+                                max_poll_records=2000, fetch_max_wait_ms=100)  # Tansu holds fetches for the full wait
+    await start_client(consumer, settings.kafka_bootstrap)
     try:
         partitions = await _partitions(consumer, topic, on_wait, settings.kafka_bootstrap)
         consumer.assign(partitions)
@@ -187,16 +178,6 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str, on_wait: Callable[
             on_wait(f"waiting for topic {topic!r} to appear on Kafka at {where} ...")
         await asyncio.sleep(0.1)
     raise AssertionError("unreachable")
-
-
-@contextlib.contextmanager
-def _quiet(logger: logging.Logger) -> Iterator[None]:
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _item(item: Any, titles: dict[str, str] | None) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from replay.kafka import start_client
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,11 +20,7 @@ log = logging.getLogger(__name__)
 
 async def ensure_topics(settings: Settings) -> None:
     admin = AIOKafkaAdminClient(**settings.kafka_client_kwargs())
-    try:
-        await admin.start()
-    except KafkaConnectionError:
-        await admin.close()
-        raise ConnectionError(f"cannot reach Kafka at {settings.kafka_bootstrap}; is a broker running there?") from None
+    await start_client(admin, settings.kafka_bootstrap)
     try:
         existing = set(await admin.list_topics())
         wanted = [settings.clicks_topic, settings.recs_topic, settings.dlq_topic]

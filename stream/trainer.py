@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from model.checkpoint import Checkpoint, network_from_bytes
 from model.finetune import fine_tune, next_click_report
 from model.sessions import Sessions
 from model.vocab import Vocabulary
+from replay.kafka import start_client
 from stream.keys import Keys
 from stream.registry import ModelRegistry
 from stream.settings import Settings
@@ -135,11 +136,7 @@ async def run_trainer(settings: Settings, redis: Redis, stop: asyncio.Event) -> 
         settings.recs_topic, **settings.kafka_client_kwargs(), group_id=f"{settings.app_id}-trainer", auto_offset_reset="earliest",
         session_timeout_ms=int(settings.kafka_session_timeout_s * 1000), heartbeat_interval_ms=1000, fetch_max_wait_ms=200,
     )
-    try:
-        await consumer.start()
-    except KafkaConnectionError:
-        await consumer.stop()
-        raise ConnectionError(f"cannot reach Kafka at {settings.kafka_bootstrap}; is a broker running there?") from None
+    await start_client(consumer, settings.kafka_bootstrap)
     training: asyncio.Task | None = None
     loop = asyncio.get_running_loop()
     next_cycle = loop.time() + settings.trainer_interval_s
