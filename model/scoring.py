@@ -67,6 +67,7 @@ class GRU4RecScorer:
         self.history_decay = history_decay
         self.state_size = net.hidden_size
         self._top = net.config.layers[-1]
+        self._wide: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @torch.no_grad()
     def advance(self, state: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -92,15 +93,25 @@ class GRU4RecScorer:
         grow with the live vocabulary.
         """
         n_known = self.net.n_items
-        logits = self.net.score(state[:, -self._top :])
+        output = state[:, -self._top :]
         if self.history_weight == 0.0:
-            values, items = logits.topk(min(k, n_known), dim=1)
+            values, items = self.net.score(output).topk(min(k, n_known), dim=1)
             return items, values
         length = history.size(1)
         first_slot = (history[:, :, None] == history[:, None, :]).int().argmax(dim=2)
         columns = torch.where(history >= n_known, n_known + first_slot, history).clamp(min=0)  # PAD slots weigh nothing
-        blend = F.pad(torch.softmax(logits, dim=1).mul_(1.0 - self.history_weight), (0, length))
+        blend = torch.softmax(F.linear(output, *self._wide_output(length, output.device)), dim=1).mul_(1.0 - self.history_weight)
         blend.scatter_add_(1, columns, history_weights(history, self.history_decay).mul_(self.history_weight))
         values, best = blend.topk(min(k, n_known), dim=1)
         slots = (best - n_known).clamp(min=0, max=length - 1)
         return torch.where(best >= n_known, history.gather(1, slots), best), values
+
+    def _wide_output(self, extra: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output layer with ``extra`` columns that score -inf: softmax gives them 0, with no copy."""
+        if extra not in self._wide:
+            n, weight, bias = self.net.n_items, self.net.item_out.weight, self.net.item_bias.weight[:, 0]
+            self._wide[extra] = (
+                torch.cat([weight[:n], weight.new_zeros(extra, weight.size(1))]).to(device),
+                torch.cat([bias[:n], bias.new_full((extra,), float("-inf"))]).to(device),
+            )
+        return self._wide[extra]

@@ -6,9 +6,10 @@ a ``Rejected`` value (not an exception) that becomes one dead letter.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
+
+import orjson
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,8 @@ def parse(value: bytes | None, partition: int, offset: int, timestamp_ms: int, m
     if len(value) > max_bytes:
         return reject(f"click of {len(value)} bytes exceeds the limit of {max_bytes}")
     try:
-        obj = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
         return reject(f"not JSON: {exc}")
     if not isinstance(obj, dict):
         return reject(f"not a JSON object but {type(obj).__name__}")
@@ -56,10 +57,10 @@ def parse(value: bytes | None, partition: int, offset: int, timestamp_ms: int, m
 def dead_letter(rejected: Rejected, max_payload: int) -> bytes:
     """The DLQ record: why, where it came from, and the start of what was sent."""
     payload = rejected.payload[:max_payload]
-    return json.dumps({
+    return orjson.dumps({
         "reason": rejected.reason,
         "partition": rejected.partition,
         "offset": rejected.offset,
         "payload": payload.decode("utf-8", errors="replace"),
         "truncated": len(rejected.payload) > max_payload,
-    }).encode()
+    })

@@ -19,7 +19,7 @@ def pick_device(name: str) -> torch.device:
 
 def history_matrix(histories: list[np.ndarray], length: int) -> np.ndarray:
     """Right-aligned [B, length] item indices, PAD on the left: the scorer's history layout."""
-    out = np.full((len(histories), length), PAD, dtype=np.int64)
+    out = np.full((len(histories), length), PAD, dtype=np.int32)
     for row, items in enumerate(histories):
         if len(items):
             tail = items[-length:]
@@ -57,4 +57,5 @@ class Engine:
         return state.cpu().numpy()
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(array).to(self.device)
+        tensor = torch.from_numpy(array)
+        return (tensor.long() if array.dtype == np.int32 else tensor).to(self.device)

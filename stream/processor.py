@@ -10,12 +10,12 @@ after, so output is at-least-once and state effectively-once.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
 from redis.asyncio import Redis
 
 from stream.clicks import Click, Rejected, dead_letter, parse
@@ -46,6 +46,9 @@ end
 if #ARGV > 4 then redis.call('EXPIRE', KEYS[sessions + 2], bucket_ttl) end
 return i
 """
+
+
+_EMPTY = np.zeros(0, dtype=np.int32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +151,12 @@ class Processor:
                 hidden[i] = row.state.hidden
         counts.fresh += sum(r.fresh for r in rows)
         counts.clicks += len(rows)
-        empty = np.zeros(0, dtype=np.int32)
-        histories = [np.append(empty if r.fresh else r.state.history, r.item)[-length:].astype(np.int32) for r in rows]
         items = np.fromiter((r.item for r in rows), dtype=np.int64, count=len(rows))
-        new_hidden, recs = engine.step(hidden, items, history_matrix(histories, length))
+        matrix = history_matrix([_EMPTY if r.fresh else r.state.history for r in rows], length)
+        matrix[:, :-1], matrix[:, -1] = matrix[:, 1:], items  # each row's history, now ending with this click
+        kept = np.minimum(np.fromiter((0 if r.fresh else len(r.state.history) for r in rows), dtype=np.int64, count=len(rows)) + 1, length)
+        histories = [matrix[i, length - kept[i] :] for i in range(len(rows))]
+        new_hidden, recs = engine.step(hidden, items, matrix)
         out = []
         for i, row in enumerate(rows):
             c = row.click
@@ -161,21 +166,24 @@ class Processor:
         return out
 
     async def _encode(self, outputs: list[tuple[int, Click, SessionState]]) -> list[tuple[bytes, bytes]]:
-        """Recommendation JSON, assembled from cached item tokens: this runs once per click."""
+        """One recommendation per applied click, in the contract's JSON."""
         if not outputs:
             return []
-        unique = np.unique(np.concatenate([np.append(s.recs, s.history[-1]) for _, _, s in outputs])).tolist()
-        token = dict(zip(unique, await self.vocab.json_items(unique)))
-        encoded = []
-        for _, click, state in outputs:
-            items = ",".join([token[i] for i in state.recs.tolist()])
-            value = (
-                f'{{"session_id":{json.dumps(click.session_id)},"ts":{click.ts!r},"item_id":{token[int(state.history[-1])]},'
-                f'"item_ids":[{items}],"model_version":"{state.version}","partition":{click.partition},"offset":{click.offset},'
-                f'"click_time":{click.timestamp_ms / 1000.0!r}}}'
-            )
-            encoded.append((click.session_id.encode(), value.encode()))
-        return encoded
+        shown = np.concatenate([np.stack([s.recs for _, _, s in outputs]).ravel(), [s.history[-1] for _, _, s in outputs]])
+        wire = await self.vocab.wire_items(np.unique(shown).tolist())
+        return [
+            (click.session_id.encode(), orjson.dumps({
+                "session_id": click.session_id,
+                "ts": click.ts,
+                "item_id": wire[int(state.history[-1])],  # the click answered: lets consumers (the trainer) learn from what was served
+                "item_ids": [wire[i] for i in state.recs.tolist()],
+                "model_version": state.version,
+                "partition": click.partition,
+                "offset": click.offset,
+                "click_time": click.timestamp_ms / 1000.0,
+            }))
+            for _, click, state in outputs
+        ]
 
     async def _write(self, states: dict[str, SessionState], counts: Counts) -> None:
         blobs = [state.encode() for state in states.values()]

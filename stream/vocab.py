@@ -9,7 +9,6 @@ looked up; an assigned index never changes, so the cache never goes stale.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
@@ -43,7 +42,7 @@ class SharedVocabulary:
         self._assign = redis.register_script(_ASSIGN)
         self._index: dict[str, int] = {}
         self._items: dict[int, str] = {}
-        self._json: dict[int, str] = {}
+        self._wire: dict[int, int | str] = {}
 
     async def seed(self, items: Sequence[str], chunk: int = 5000) -> None:
         """Make ``items`` the vocabulary's first entries; fine if they already are."""
@@ -79,13 +78,13 @@ class SharedVocabulary:
                 self._index[raw] = index
         return [self._items[i] for i in indices]
 
-    async def json_items(self, indices: Sequence[int]) -> list[str]:
-        """Raw ids as JSON tokens in their wire form (int when the id is an integer): output is built from these."""
-        missing = [i for i in indices if i not in self._json]
+    async def wire_items(self, indices: Sequence[int]) -> dict[int, int | str]:
+        """Raw ids in their wire form (int when the id is an integer), cached: output is built from these."""
+        missing = [i for i in indices if i not in self._wire]
         if missing:
             for index, raw in zip(missing, await self.items(missing)):
-                self._json[index] = json.dumps(wire_item(raw))
-        return [self._json[i] for i in indices]
+                self._wire[index] = wire_item(raw)
+        return {i: self._wire[i] for i in indices}
 
     async def size(self) -> int:
         return int(await self.redis.llen(self.keys.vocab_items))
