@@ -4,8 +4,6 @@ import asyncio
 import json
 import uuid
 
-import numpy as np
-import pytest
 import torch
 from redis.asyncio import Redis
 
