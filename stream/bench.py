@@ -19,9 +19,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from rich.table import Table
 
 from model import checkpoint
+from model.data import ITEM, SESSION, TIME
 from model.report import console
 from replay.pacing import Pacing
 from replay.producer import replay
@@ -44,18 +46,17 @@ class StreamBench:
     model_version: str
 
 
-def synthetic_clicks(n: int, sessions: int, items: int, known: list[str], seed: int = 0) -> list[dict]:
+def synthetic_clicks(n: int, sessions: int, items: int, known: list[str], seed: int = 0) -> pd.DataFrame:
     """Clicks on a Zipf-like catalogue: the model's items first, then never-seen ones up to ``items``."""
     rng = np.random.default_rng(seed)
-    catalogue = known[:items] + [f"new-{i}" for i in range(max(0, items - len(known)))]
+    catalogue = np.array(known[:items] + [f"new-{i}" for i in range(max(0, items - len(known)))])
     popularity = 1.0 / np.arange(1, len(catalogue) + 1) ** 0.8
     picks = rng.choice(len(catalogue), size=n, p=popularity / popularity.sum())
     owners = rng.integers(0, sessions, size=n)
-    start = time.time()
-    return [{"session_id": f"bench-{o}", "item_id": catalogue[p], "ts": start + i * 0.01} for i, (o, p) in enumerate(zip(owners, picks))]
+    return pd.DataFrame({SESSION: np.char.add("bench-", owners.astype(str)), ITEM: catalogue[picks], TIME: time.time() + 0.01 * np.arange(n)})
 
 
-async def _measure(settings: Settings, clicks: list[dict], workers: int, rate: float, latency_clicks: int) -> tuple[float, np.ndarray, str]:
+async def _measure(settings: Settings, clicks: pd.DataFrame, workers: int, rate: float, latency_clicks: int) -> tuple[float, np.ndarray, str]:
     procs = [WorkerProcess(settings, name=f"worker-{i}") for i in range(workers)]
 
     def check() -> None:
@@ -78,7 +79,7 @@ async def _measure(settings: Settings, clicks: list[dict], workers: int, rate: f
             clicks_per_s = len(body) / (last - started)
 
             before = set(reader.received)
-            steady = [dict(c, session_id=f"steady-{c['session_id']}") for c in clicks[:latency_clicks]]
+            steady = clicks[:latency_clicks].assign(**{SESSION: "steady-" + clicks[SESSION][:latency_clicks]})
             reading = asyncio.create_task(reader.wait_for(len(clicks) + len(steady), timeout_s=600, check=check))
             await replay(steady, topic=settings.clicks_topic, kafka_kwargs=kafka, pacing=Pacing(rate=rate), progress=True)
             await reading

@@ -8,7 +8,6 @@ production) and read what they emit from Kafka.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from replay.kafka import start_client
@@ -67,7 +67,7 @@ class RecommendationReader:
 
     async def __aenter__(self) -> RecommendationReader:
         self.consumer = AIOKafkaConsumer(**self.settings.kafka_client_kwargs(), enable_auto_commit=False, auto_offset_reset="earliest",
-                                         fetch_max_wait_ms=10)  # Tansu holds a fetch for all of it even when data is there
+                                         fetch_max_wait_ms=5)  # Tansu holds every fetch for the full wait
         await start_client(self.consumer, self.settings.kafka_bootstrap)
         await self.consumer.topics()
         partitions = self.consumer.partitions_for_topic(self.settings.recs_topic) or range(self.settings.partitions)
@@ -85,7 +85,7 @@ class RecommendationReader:
         for messages in (await self.consumer.getmany(timeout_ms=timeout_ms)).values():
             now = time.time()
             for message in messages:
-                rec = json.loads(message.value)
+                rec = orjson.loads(message.value)
                 key = (rec["partition"], rec["offset"])
                 if key in self.received:
                     self.duplicates += 1
