@@ -124,6 +124,7 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed, limit, worke
         ensure_checkpoint(settings.model_dir)
         console.print(f"Kafka {bootstrap}, Redis {redis}, model {settings.model_dir}; replaying {csv}")
         result = asyncio.run(run_demo(settings, csv, fmt, Pacing(speed=parse_speed(speed)), limit, workers, trainer))
+    console.print()
     console.print(summary_table(result, settings.session_timeout_s))
     console.print(f"{result.recommended:,} recommendations for {result.clicks:,} clicks in {result.seconds:.0f} s; "
                   f"models served: {', '.join(result.versions) or '-'}")

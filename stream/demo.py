@@ -110,7 +110,8 @@ def progress_line(clicks: int, applied: int, received: int, seconds: float) -> s
 
 def summary_table(result: DemoResult, timeout_s: float) -> Table:
     o, rates = result.offline.overall, result.online.rates()
-    table = Table(title=f"Online (stream) vs offline (`sessionrec evaluate --session-timeout {timeout_s:g}`), same model, same clicks")
+    served = "same model" if len(result.versions) <= 1 else f"the first of {len(result.versions)} models served"
+    table = Table(title=f"Online (stream) vs offline (`sessionrec evaluate --session-timeout {timeout_s:g}`): {served}, same clicks")
     for name in ("", "targets", "HR@1 / acc@1", "HR@5 / R@5", "HR@20 / R@20", "MRR@20"):
         table.add_column(name, justify="left" if not name else "right")
     table.add_row("online", f"{result.online.scored:,}", f"{rates['hr@1']:.4f}", f"{rates['hr@5']:.4f}", f"{rates['hr@20']:.4f}", f"{rates['mrr@20']:.4f}")
