@@ -128,3 +128,43 @@ def print_result(result: StreamBench, as_json: bool) -> None:
         print(json.dumps(asdict(result)))
     else:
         console.print(stream_table(result))
+
+
+@dataclass(frozen=True)
+class InferenceBench:
+    device: str
+    batch: int
+    items: int  # the network's
+    step_ms: float  # GRU step + scoring over all items + top-k, one micro-batch
+    rows_per_s: float
+    max_state_diff: float | None  # against the CPU path, on the same inputs (None when this is the CPU)
+    topk_agreement: float | None  # share of top-k lists identical to the CPU's
+
+
+def run_inference_bench(model_dir: str, device: str, *, batch: int = 256, steps: int = 100, top_k: int = 20, history_len: int = 50) -> InferenceBench:
+    """The inference stage alone, on random sessions; compared with the CPU when run elsewhere."""
+    import torch
+
+    from stream.inference import Engine, history_matrix, pick_device
+
+    blob, meta = checkpoint.to_bytes(checkpoint.load(Path(model_dir)))
+    target = pick_device(device)
+    engine = Engine(blob, meta, target, top_k)
+    rng = np.random.default_rng(0)
+    hidden = rng.normal(0, 0.3, (batch, engine.hidden_size)).astype(np.float32)
+    items = rng.integers(0, engine.n_known + 100, batch)  # some items the model does not know
+    history = history_matrix([rng.integers(0, engine.n_known + 100, rng.integers(1, history_len)).astype(np.int32) for _ in range(batch)], history_len)
+    history[:, -1] = items
+    engine.step(hidden, items, history)  # warm up (CUDA context, kernels)
+    if target.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        state, recs = engine.step(hidden, items, history)  # returns host arrays: includes the copies back
+    seconds = (time.perf_counter() - start) / steps
+    diff = agreement = None
+    if target.type != "cpu":
+        cpu_state, cpu_recs = Engine(blob, meta, torch.device("cpu"), top_k).step(hidden, items, history)
+        diff = float(np.abs(cpu_state - state).max())
+        agreement = float(np.mean([(a == b).all() for a, b in zip(cpu_recs, recs)]))
+    return InferenceBench(str(target), batch, engine.n_known, seconds * 1000, batch / seconds, diff, agreement)

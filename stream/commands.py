@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.table import Table
 
 from stream.settings import Settings
 
@@ -159,5 +160,39 @@ def bench_stream(kafka_bootstrap, redis_url, redis_prefix, clicks, sessions, ite
     print_result(result, as_json)
 
 
+@click.command("inference")
+@click.option("--model", "model_dir", default="runs/model", show_default=True, help="Checkpoint to load.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda[:N].")
+@click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def bench_inference(model_dir, device, batch, as_json) -> None:  # noqa: ANN001
+    """The inference stage alone: one micro-batch's GRU step, scores over all items and top-k.
+
+    On a GPU it also checks the CUDA path against the CPU path on the same inputs.
+    """
+    import json
+    from dataclasses import asdict
+
+    import torch
+
+    from model.report import console
+    from stream.bench import run_inference_bench
+
+    torch.set_num_threads(Settings.from_env().torch_threads)  # as a worker runs it
+    result = run_inference_bench(model_dir, device, batch=batch)
+    if as_json:
+        click.echo(json.dumps(asdict(result)))
+        return
+    table = Table(title=f"Inference stage, micro-batch {result.batch}, {result.items:,} items, {result.device}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("per micro-batch", f"{result.step_ms:.2f} ms")
+    table.add_row("sessions/s", f"{result.rows_per_s:,.0f}")
+    if result.max_state_diff is not None:
+        table.add_row("max |state - CPU state|", f"{result.max_state_diff:.2e}")
+        table.add_row("top-k lists equal to the CPU's", f"{result.topk_agreement:.1%}")
+    console.print(table)
+
+
 commands = [worker, trainer, demo]
-bench_commands = [bench_stream]
+bench_commands = [bench_stream, bench_inference]
