@@ -171,6 +171,7 @@ class Processor:
             return []
         shown = np.concatenate([np.stack([s.recs for _, _, s in outputs]).ravel(), [s.history[-1] for _, _, s in outputs]])
         wire = await self.vocab.wire_items(np.unique(shown).tolist())
+        now = time.time()
         return [
             (click.session_id.encode(), orjson.dumps({
                 "session_id": click.session_id,
@@ -180,7 +181,8 @@ class Processor:
                 "model_version": state.version,
                 "partition": click.partition,
                 "offset": click.offset,
-                "click_time": click.timestamp_ms / 1000.0,
+                "click_time": click.timestamp_ms / 1000.0,  # when the click was produced
+                "served_at": now,  # when this recommendation was computed
             }))
             for _, click, state in outputs
         ]

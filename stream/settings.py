@@ -46,6 +46,7 @@ class Settings:
     model_dir: str = "runs/model"  # checkpoint that seeds the registry when it is empty
     batch_size: int = 256  # clicks per micro-batch, at most
     batch_wait_ms: float = 20.0  # how long a micro-batch waits to fill
+    commit_interval_s: float = 1.0  # how often consumed offsets are committed (redelivered clicks are skipped by offset)
     top_k: int = 20
     device: str = "auto"  # auto (CUDA when present), cpu or cuda[:N]
     torch_threads: int = 1  # CPU threads for inference; small per-batch ops lose more to contention than they gain
