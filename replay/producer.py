@@ -72,8 +72,9 @@ class BatchSender:
     """Keyed records to one topic: one record batch per partition per call, deliveries awaited in a window.
 
     ``send`` returns once its batches are handed to the producer; ``flush``
-    once the broker acknowledged everything sent so far. ``on_delivered`` hears
-    how many records each acknowledged batch carried.
+    once the broker acknowledged everything sent so far, or everything up to a
+    count of ``shipped`` batches. ``on_delivered`` hears how many records each
+    acknowledged batch carried.
     """
 
     def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: list[int], *, max_pending: int = 64,
@@ -83,7 +84,8 @@ class BatchSender:
         self.max_pending = max_pending
         self.on_delivered = on_delivered
         self._route = _Router(partitions)
-        self._pending: deque[tuple[asyncio.Future[Any], int, int]] = deque()
+        self._pending: deque[tuple[asyncio.Future[Any], int, int, int]] = deque()  # (delivery, partition, records, serial)
+        self.shipped = 0  # batches handed to the producer so far
 
     @classmethod
     async def create(cls, producer: AIOKafkaProducer, topic: str, **options: Any) -> BatchSender:
@@ -106,21 +108,23 @@ class BatchSender:
             await self._ship(batch, partition, count)
         await self._settle(block=False)
 
-    async def flush(self) -> None:
-        await self._settle(block=True)
+    async def flush(self, until: int | None = None) -> None:
+        """Wait for the deliveries of all batches, or of the first ``until`` ever shipped."""
+        await self._settle(block=True, until=self.shipped if until is None else until)
 
     async def _ship(self, batch: Any, partition: int, count: int) -> None:
         try:
             future = await self.producer.send_batch(batch, self.topic, partition=partition)
         except KafkaError as exc:
             raise DeliveryError(f"Kafka did not take records for {self.topic}[{partition}]: {exc!r}") from None
-        self._pending.append((future, partition, count))
+        self.shipped += 1
+        self._pending.append((future, partition, count, self.shipped))
 
-    async def _settle(self, block: bool) -> None:
-        """Collect finished deliveries; wait for the oldest while too many are open (or all, when ``block``)."""
+    async def _settle(self, block: bool, until: int = 0) -> None:
+        """Collect finished deliveries; wait for the oldest while too many are open (or up to ``until``, when ``block``)."""
         pending = self._pending
-        while pending and (block or len(pending) > self.max_pending or pending[0][0].done()):
-            future, partition, count = pending.popleft()
+        while pending and ((block and pending[0][3] <= until) or len(pending) > self.max_pending or pending[0][0].done()):
+            future, partition, count, _ = pending.popleft()
             try:
                 await future
             except KafkaError as exc:

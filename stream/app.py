@@ -46,11 +46,11 @@ def create_app(settings: Settings) -> faust.App:
     async def recommend(stream: faust.StreamT[MicroBatch]) -> None:
         async for batch in stream:
             try:
-                await serving.handle(batch.records)
+                finishing = await serving.handle(batch.records)
             except Exception as exc:  # the ingress re-raises it: the batch is not committed
                 batch.done.set_exception(exc)
                 raise
-            batch.done.set_result(None)
+            finishing.add_done_callback(batch.settle)
 
     return app
 

@@ -6,8 +6,9 @@ click needs, and caps a worker near 5,500 clicks/s before any work is done;
 aiokafka's batch fetch costs under 10 us. So the worker fetches clicks with
 aiokafka, in one consumer group shared by all workers (Kafka assigns the
 partitions), hands each micro-batch to the agent through a Faust channel, and
-commits offsets of batches the agent has finished. One batch is in flight at a
-time, so a rebalance never finds a batch half done.
+commits offsets of batches the agent has finished. At most two batches are in
+flight (one processed while the previous one finishes), and a rebalance waits
+for both before it commits.
 
 Offsets are committed at most every ``commit_interval_s`` (and on rebalance
 and stop), not after every batch: a click redelivered after a crash is
@@ -19,8 +20,10 @@ micro-batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import faust
@@ -41,6 +44,15 @@ class MicroBatch:
     records: list[Record]
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
+    def settle(self, finishing: asyncio.Task[None]) -> None:
+        """Pass on how the batch's finishing ended."""
+        if finishing.cancelled():
+            self.done.cancel()
+        elif finishing.exception() is not None:
+            self.done.set_exception(finishing.exception())
+        else:
+            self.done.set_result(None)
+
 
 class ClickIngress(mode.Service):
     def __init__(self, settings: Settings, channel: faust.ChannelT, **kwargs) -> None:  # noqa: ANN003 - mode.Service options
@@ -48,6 +60,7 @@ class ClickIngress(mode.Service):
         self.settings = settings
         self.channel = channel
         self._processed: dict[TopicPartition, int] = {}  # next offset to read, per partition, of finished batches
+        self._in_flight: deque[tuple[MicroBatch, dict[TopicPartition, int]]] = deque()
         self._committed_at = 0.0
 
     async def on_start(self) -> None:
@@ -67,8 +80,17 @@ class ClickIngress(mode.Service):
         self.consumer.subscribe([s.clicks_topic], listener=_CommitOnRevoke(self))
 
     async def on_stop(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.drain(), timeout=10.0)
         await self.commit()
         await self.consumer.stop()
+
+    async def drain(self, keep: int = 0) -> None:
+        """Wait until at most ``keep`` batches are unfinished; finished ones become committable."""
+        while self._in_flight and (len(self._in_flight) > keep or self._in_flight[0][0].done.done()):
+            batch, offsets = self._in_flight.popleft()
+            await batch.done
+            self._processed.update(offsets)
 
     async def commit(self) -> None:
         """Commit the offsets of every finished batch."""
@@ -95,8 +117,8 @@ class ClickIngress(mode.Service):
                 continue
             batch = MicroBatch(records)
             await self.channel.put(batch)
-            await batch.done
-            self._processed.update({tp: messages[-1].offset + 1 for tp, messages in fetched.items()})
+            self._in_flight.append((batch, {tp: messages[-1].offset + 1 for tp, messages in fetched.items()}))
+            await self.drain(keep=1)
             if time.monotonic() - self._committed_at >= self.settings.commit_interval_s:
                 await self.commit()
 
@@ -108,6 +130,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         self.ingress = ingress
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.ingress.drain()
         await self.ingress.commit()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:

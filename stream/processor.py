@@ -94,6 +94,7 @@ class Processor:
         self.metrics = metrics
         self.keys = keys
         self._commit = redis.register_script(_COMMIT)
+        self._unwritten: dict[str, SessionState] = {}  # states of processed batches whose commit has not finished
 
     async def process(self, records: Sequence[Record], engine: Engine) -> Outcome:
         counts = Counts()
@@ -115,16 +116,24 @@ class Processor:
                 outputs += self._apply(rows, batch, engine, counts)
         outputs.sort(key=lambda out: out[0])
         recommendations = await self._encode(outputs)
+        self._unwritten.update(batch.changed)  # the next batch may start before this one is committed
 
         async def commit() -> None:
             await self._write(batch.changed, counts)
+            for session, state in batch.changed.items():
+                if self._unwritten.get(session) is state:  # not overtaken by a later batch
+                    del self._unwritten[session]
 
         return Outcome(recommendations, dead, counts, commit)
 
     async def _load(self, sessions: set[str]) -> _Batch:
-        names = list(sessions)
-        blobs = await self.redis.mget([self.keys.session(s) for s in names]) if names else []
-        return _Batch({s: SessionState.decode(b) if b else None for s, b in zip(names, blobs)})
+        """States as of the last processed batch: uncommitted ones from memory, the rest from Redis."""
+        states: dict[str, SessionState | None] = {s: self._unwritten[s] for s in sessions if s in self._unwritten}
+        names = [s for s in sessions if s not in states]
+        if names:
+            blobs = await self.redis.mget([self.keys.session(s) for s in names])
+            states.update((s, SessionState.decode(b) if b else None) for s, b in zip(names, blobs))
+        return _Batch(states)
 
     def _rows(self, wave: list[tuple[int, Click, int]], batch: _Batch, counts: Counts) -> list[_Row]:
         rows = []

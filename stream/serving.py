@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import mode
 import torch
@@ -23,13 +24,14 @@ from replay.producer import BatchSender, start_producer
 from stream.inference import Engine, pick_device
 from stream.keys import Keys
 from stream.metrics import OnlineMetrics
-from stream.processor import Processor, Record
+from stream.processor import Outcome, Processor, Record
 from stream.registry import ModelRegistry
 from stream.settings import Settings
 from stream.vocab import SharedVocabulary
 from stream.web import record_batch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 async def connect_redis(settings: Settings) -> Redis:
@@ -63,6 +65,7 @@ class Serving(mode.Service):
         torch.set_num_threads(settings.torch_threads)
         self.engine: Engine | None = None
         self._ready = asyncio.Event()  # agents may start before this service has
+        self._finishing: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
         s = self.settings
@@ -97,26 +100,37 @@ class Serving(mode.Service):
         except (RedisError, LookupError) as exc:
             log.warning("model registry check failed, keeping %s: %s", self.engine.version, exc)
 
-    async def handle(self, records: Sequence[Record]) -> None:
-        """Process a micro-batch; on a Redis outage wait and redo it rather than lose it."""
+    async def handle(self, records: Sequence[Record]) -> asyncio.Task[None]:
+        """Process a micro-batch now; finish it (acknowledged sends, then the state commit) in the background.
+
+        Finishing waits on the previous batch's finish, so commits land in
+        order, and the next batch is processed meanwhile (it reads the states
+        this one has not committed yet). The returned task ends when the batch
+        is committed: at-least-once output, effectively-once state.
+        """
         await self._ready.wait()
+        started = time.perf_counter()
+        outcome = await self._retry(lambda: self.processor.process(records, self.engine), len(records))
+        await self.recs.send(outcome.recommendations)
+        await self.dlq.send((b"dlq", value) for value in outcome.dead_letters)
+        self._finishing = asyncio.create_task(self._finish(outcome, self.recs.shipped, self.dlq.shipped, self._finishing, started, len(records)))
+        return self._finishing
+
+    async def _finish(self, outcome: Outcome, recs: int, dlq: int, previous: asyncio.Task | None, started: float, clicks: int) -> None:
+        if previous is not None:
+            await previous  # a batch that failed to finish stops every later one: they are redelivered
+        await self.recs.flush(until=recs)
+        await self.dlq.flush(until=dlq)
+        await self._retry(outcome.commit, clicks)
+        record_batch(clicks, len(outcome.recommendations), len(outcome.dead_letters), time.perf_counter() - started)
+
+    async def _retry(self, action: Callable[[], Awaitable[T]], clicks: int) -> T:
+        """On a Redis outage, wait and redo rather than lose the batch."""
         delay = 0.5
         while True:
             try:
-                return await self._handle(records)
+                return await action()
             except (RedisError, OSError) as exc:
-                log.warning("micro-batch of %d clicks failed (%s); retrying in %.1f s", len(records), exc, delay)
+                log.warning("micro-batch of %d clicks failed (%s); retrying in %.1f s", clicks, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-
-    async def _handle(self, records: Sequence[Record]) -> None:
-        """Process, send, then commit: at-least-once output, effectively-once state."""
-        started = time.perf_counter()
-        outcome = await self.processor.process(records, self.engine)
-        await self.recs.send(outcome.recommendations)
-        if outcome.dead_letters:
-            await self.dlq.send((b"dlq", value) for value in outcome.dead_letters)
-            await self.dlq.flush()
-        await self.recs.flush()
-        await outcome.commit()
-        record_batch(len(records), len(outcome.recommendations), len(outcome.dead_letters), time.perf_counter() - started)

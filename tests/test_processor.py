@@ -196,3 +196,28 @@ def test_unknown_items_get_an_index_and_never_break_inference(redis_url):
     out, size = run(go())
     assert size == N_ITEMS + 1
     assert "brand-new" in out[0]["item_ids"]  # the session's own unseen item can be repeated
+
+
+def test_a_batch_processed_before_the_previous_commit_sees_its_states(redis_url):
+    """Pipelined: batch 2 is processed while batch 1 is still uncommitted, then both commit in order."""
+
+    async def go(pipelined: bool):
+        h = await Harness(redis_url).start()
+        engine, records = tiny_engine(), session_clicks()
+        first = await h.processor.process(records[:5], engine)
+        if not pipelined:
+            await first.commit()
+        second = await h.processor.process(records[5:], engine)
+        if pipelined:
+            await first.commit()
+        await second.commit()
+        recs = [json.loads(v)["item_ids"] for _, v in first.recommendations + second.recommendations]
+        states = {k: await h.redis.get(k) for k in sorted(await h.redis.keys(f"{h.keys.prefix}:s:*"))}
+        leftover = dict(h.processor._unwritten)
+        await h.redis.aclose()
+        return recs, list(states.values()), leftover
+
+    pipelined, pipelined_states, leftover = run(go(True))
+    sequential, sequential_states, _ = run(go(False))
+    assert pipelined == sequential and pipelined_states == sequential_states
+    assert leftover == {}  # every state made it to Redis and left memory
