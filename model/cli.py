@@ -120,5 +120,31 @@ def bench_model(data, as_json, out) -> None:
         console.print(reports_table(rows, title=f"Next-click evaluation; GRU4Rec trained at {speed:,.0f} events/s on one thread"))
 
 
+@click.command("movielens")
+@click.option("--data", "data", type=click.Path(path_type=Path), default=None, help="Folder with ratings.csv [default: ../shared/data/movielens-small].")
+@click.option("--min-rating", type=float, default=None, help="Keep only ratings at or above this (liked movies) before the split.")
+@click.option("--stage", type=click.Choice(["test", "valid"]), default="test", show_default=True,
+              help="test = rank each user's last rating; valid = the second-to-last, for tuning.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON list instead of the table.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/movielens.json"), show_default=True, help="JSON file written in any case.")
+def bench_movielens(data, min_rating, stage, as_json, out) -> None:
+    """GRU4Rec on MovieLens users' rating sequences against most popular and sequential item-kNN.
+
+    Leave-one-out by time; every model learns only from the ratings before
+    the ranked one, and movies the user already rated are excluded from the
+    ranking. GRU4Rec trains on one torch thread.
+    """
+    from model.bench import write_json
+    from model.movielens import bench_table, run_bench
+
+    torch.set_num_threads(1)
+    rows = run_bench(data, min_rating=min_rating, stage=stage, progress=not as_json)
+    write_json(rows, out)
+    if as_json:
+        click.echo(json.dumps(rows))
+    else:
+        console.print(bench_table(rows, stage))
+
+
 commands = [train, evaluate]
-bench_commands = [bench_model]
+bench_commands = [bench_model, bench_movielens]

@@ -18,7 +18,6 @@ to well under a second, as on one host or in docker compose.
 from __future__ import annotations
 
 import asyncio
-import csv
 import itertools
 import json
 import sys
@@ -32,7 +31,7 @@ import click
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from model.data import DataError
+from model.movielens import movie_titles
 from replay.kafka import start_client
 from stream.commands import settings_from, with_connection
 from stream.settings import Settings
@@ -86,25 +85,6 @@ def format_line(rec: dict[str, Any], received: float, titles: dict[str, str] | N
     return f"{head}  →  {' | '.join(shown) or '(none)'}  model {rec.get('model_version')}  latency {latency}"
 
 
-def load_titles(path: Path) -> dict[str, str]:
-    """Movie titles by movieId (as text) from MovieLens' movies.csv, or from the folder holding it."""
-    folder, file = (path, path / "movies.csv") if path.is_dir() else (path.parent, path)
-    try:
-        from model.movielens import movie_titles
-    except ImportError:
-        movie_titles = None
-    if movie_titles is not None and file.name == "movies.csv":
-        return movie_titles(folder)
-    try:
-        with open(file, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if not {"movieId", "title"} <= set(reader.fieldnames or ()):
-                raise DataError(f"{file}: expected columns movieId and title")
-            return {row["movieId"].strip(): row["title"] for row in reader}
-    except OSError as exc:
-        raise DataError(f"{file}: {exc.strerror or exc}") from None
-
-
 @click.command()
 @with_connection
 @click.option("--from-beginning", is_flag=True, help="Start at the beginning of the topic instead of now.")
@@ -124,7 +104,7 @@ def tail(from_beginning: bool, limit: int | None, titles: Path | None, topic: st
     runs until Ctrl-C or --limit.
     """
     settings = settings_from(**overrides)
-    names = load_titles(titles) if titles is not None else None
+    names = movie_titles(titles) if titles is not None else None
     try:
         asyncio.run(_tail(settings, topic or settings.recs_topic, from_beginning, limit, names, as_json))
     except KeyboardInterrupt:

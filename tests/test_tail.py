@@ -9,11 +9,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from model.movielens import movie_titles
 from replay.producer import BatchSender, start_producer
 from stream.cli import Cli
 from stream.services import free_port
 from stream.settings import Settings
-from stream.tail import follow, format_line, load_titles, tail
+from stream.tail import follow, format_line, tail
 
 
 def _recommendation(i: int, click_time: float) -> dict:
@@ -90,7 +91,7 @@ def test_format_line_without_optional_fields() -> None:
 
 def test_titles_from_folder_or_bad_file(tmp_path: Path) -> None:
     (tmp_path / "movies.csv").write_text("movieId,title\n7,Sabrina (1995)\n")
-    assert load_titles(tmp_path) == {"7": "Sabrina (1995)"}
+    assert movie_titles(tmp_path) == {"7": "Sabrina (1995)"}
     other = tmp_path / "films.csv"
     other.write_text("id,name\n7,x\n")
     result = CliRunner().invoke(Cli(commands={"tail": tail}), ["tail", "--titles", str(other), "--bootstrap", "127.0.0.1:1"])
