@@ -241,14 +241,14 @@ def test_short_bench_runs_on_real_data():
 
     quick = MOVIELENS_CONFIG.updated(layers=[32], epochs=1, n_sample=128, batch_size=128)
     rows = run_bench(stage="valid", config=quick, progress=False)
-    assert [r["model"] for r in rows] == ["most popular", "sequential item-kNN", "GRU4Rec"]
+    assert [r["model"] for r in rows] == ["most popular", "sequential item-kNN (plain)", "sequential item-kNN (tuned)", "GRU4Rec"]
     for row in rows:
         assert row["users"] == 610
         for key in ("hr@10", "ndcg@10", "recall@20", "mrr@20"):
             assert math.isfinite(row[key]) and 0.0 <= row[key] <= 1.0
         assert row["ndcg@10"] <= row["hr@10"] <= row["recall@20"]
     table = bench_table(rows)
-    assert "excluded" in str(table.title) and table.row_count == 3
+    assert "excluded" in str(table.title) and table.row_count == 4
 
 
 def test_empty_split_is_refused(tmp_path):
