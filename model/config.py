@@ -29,7 +29,6 @@ class TrainConfig:
     logq: float = 0.0  # weight of the log-popularity correction of cross-entropy
     bpreg: float = 1.0  # score regularisation of BPR-max
     elu: float = 0.5  # ELU(alpha) on the scores before a ranking loss; 0 = none
-    horizon: int = 1  # each step also learns the session's next `horizon` clicks, equally weighted; 1 = next click only
     # optimisation
     optimizer: str = "adagrad"  # Adagrad with momentum, as the official implementation; or adam
     lr: float = 0.05
@@ -59,8 +58,6 @@ class TrainConfig:
             problems.append("batch_size >= 1, epochs >= 0 and lr > 0 are required")
         if not 0.0 <= self.history_weight <= 1.0 or not 0.0 < self.history_decay <= 1.0:
             problems.append("history_weight must lie in [0, 1] and history_decay in (0, 1]")
-        if self.horizon < 1 or (self.horizon > 1 and (self.loss != "cross-entropy" or self.logq > 0)):
-            problems.append("horizon must be >= 1, and above 1 only with cross-entropy without logq")
         if problems:
             raise DataError("invalid configuration: " + "; ".join(problems))
 

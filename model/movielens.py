@@ -40,12 +40,15 @@ Stage = Literal["valid", "test"]
 _PART = {"train": 0, "valid": 1, "test": 2}
 TRAIN_PIECE_LEN = 200  # GRU4Rec trains on users' histories cut into pieces this long (``split_long``)
 
-# Tuned on the validation targets only (see the module's tuning notes in the
-# bench report): a sampled-softmax GRU4Rec with a separate input embedding.
+# Chosen on the validation targets only (second-to-last rating per user), from
+# about a dozen runs: sampled cross-entropy with uniform negatives and logQ
+# correction of the in-batch ones, shared embedding, strong hidden dropout.
+# Full softmax, a separate embedding, larger batches with more epochs and a
+# popularity penalty at scoring time all did worse there.
 MOVIELENS_CONFIG = TrainConfig(
-    layers=[100], embedding=0, dropout_embed=0.0, dropout_hidden=0.0,
-    loss="cross-entropy", n_sample=2048, sample_alpha=0.5,
-    optimizer="adagrad", lr=0.05, batch_size=32, epochs=10,
+    layers=[300], embedding=0, dropout_embed=0.2, dropout_hidden=0.6,
+    loss="cross-entropy", n_sample=1024, sample_alpha=0.0, logq=1.0,
+    optimizer="adagrad", lr=0.1, batch_size=64, epochs=12,
 )
 
 

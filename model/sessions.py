@@ -53,16 +53,11 @@ class Step:
 
     inputs: torch.Tensor  # long [B]: the current click of each row
     targets: torch.Tensor  # long [B]: the next click, to be predicted
-    later: torch.Tensor | None  # long [B, horizon - 1]: the clicks after ``targets``, -1 past the session's end
     fresh: torch.Tensor  # bool [B]: zero this row's state before reading ``inputs``
     keep: torch.Tensor | None  # long [B]: rows of the previous step that continue here; None = all, same order
 
 
-def session_parallel(sessions: Sessions, batch_size: int, horizon: int = 1) -> Iterator[Step]:
-    """Rows follow sessions; a finished session's row takes the next session in ``order``.
-
-    ``horizon`` > 1 also gives each step the session's following clicks (``later``).
-    """
+def session_parallel(sessions: Sessions, batch_size: int) -> Iterator[Step]:
     lengths = np.diff(sessions.offsets)
     queue = sessions.order[lengths[sessions.order] >= 2]  # a single click has nothing to predict
     rows = min(batch_size, len(queue))
@@ -71,16 +66,10 @@ def session_parallel(sessions: Sessions, batch_size: int, horizon: int = 1) -> I
     next_session = rows
     keep: torch.Tensor | None = None
     items, fresh = sessions.items, sessions.fresh
-    ahead = np.arange(2, horizon + 1)
     while len(pos):
-        later = None
-        if horizon > 1:
-            index = pos[:, None] + ahead
-            later = torch.from_numpy(np.where(index < end[:, None], items[np.minimum(index, len(items) - 1)], -1))
         yield Step(
             inputs=torch.from_numpy(items[pos]),
             targets=torch.from_numpy(items[pos + 1]),
-            later=later,
             fresh=torch.from_numpy(fresh[pos]),
             keep=keep,
         )

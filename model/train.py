@@ -49,25 +49,16 @@ class Objective:
         self.log_pop = pop.log()  # in-batch targets come from the data's own popularity
         self.log_sample_pop = config.sample_alpha * self.log_pop
 
-    def __call__(self, net: GRU4Rec, inputs: torch.Tensor, hidden: torch.Tensor, targets: torch.Tensor,
-                 later: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The loss of one step, and the new hidden state.
-
-        ``later`` (cross-entropy only, ``horizon`` > 1): the rows' further
-        clicks, -1 past a session's end; each is one more cross-entropy term
-        over the same columns.
-        """
-        later_rows, later_items = existing_clicks(later) if later is not None else (targets[:0], targets[:0])
+    def __call__(self, net: GRU4Rec, inputs: torch.Tensor, hidden: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of one step, and the new hidden state."""
         if self.config.full_softmax:
             output, hidden = net.step(inputs, hidden)
             scores = net.score(output)
             positive = targets
-            if len(later_rows):
-                return soon_cross_entropy(scores, positive, later_rows, later_items), hidden
             negative = torch.ones_like(scores, dtype=torch.bool).scatter_(1, targets[:, None], False)
         else:
             sample = self.sampler.draw() if self.sampler else targets[:0]
-            columns = torch.cat([targets, later_items, sample])
+            columns = torch.cat([targets, sample])
             if self.dedupe:
                 # Cross-entropy over unique columns: a column drawn c times weighs c times in the
                 # softmax, so it is scored once with log c added; a row's own item counts once.
@@ -76,8 +67,7 @@ class Objective:
                 positive = inverse[: len(targets)]
                 log_counts = counts.log()
                 scores = (scores + log_counts).scatter_add(1, positive[:, None], -log_counts[positive][:, None])
-                later_columns = inverse[len(targets) : len(targets) + len(later_items)]
-                return soon_cross_entropy(scores, positive, later_rows, later_columns), hidden
+                return F.cross_entropy(scores, positive), hidden
             else:
                 scores, hidden = net(inputs, hidden, columns)
                 positive = torch.arange(len(targets))
@@ -88,21 +78,6 @@ class Objective:
         if self.config.loss != "cross-entropy" and self.config.elu > 0:
             scores = F.elu(scores, self.config.elu)
         return self.loss(scores, positive, negative), hidden
-
-
-def existing_clicks(later: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row and item of each click in ``later`` that exists (not -1)."""
-    rows, slots = (later >= 0).nonzero(as_tuple=True)
-    return rows, later[rows, slots]
-
-
-def soon_cross_entropy(scores: torch.Tensor, positive: torch.Tensor, later_rows: torch.Tensor, later: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of every row's next click (column ``positive``) and of the later clicks (row ``later_rows[i]``, column ``later[i]``)."""
-    if not len(later_rows):
-        return F.cross_entropy(scores, positive)
-    log_probs = scores.log_softmax(1)
-    picked = torch.cat([log_probs[torch.arange(len(positive)), positive], log_probs[later_rows, later]])
-    return -picked.mean()
 
 
 def make_optimizer(config: TrainConfig, net: GRU4Rec) -> torch.optim.Optimizer:
@@ -127,11 +102,11 @@ def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec
         total, seen = 0.0, 0
         bar = tqdm(total=sessions.n_targets, desc=f"epoch {epoch + 1}/{config.epochs}", unit="ev", disable=not progress, leave=False)
         hidden = net.init_hidden(config.batch_size)
-        for step in session_parallel(sessions, config.batch_size, config.horizon):
+        for step in session_parallel(sessions, config.batch_size):
             if step.keep is not None:
                 hidden = hidden[step.keep]
             hidden = hidden[: len(step.inputs)].detach().masked_fill(step.fresh[:, None], 0.0)
-            loss, hidden = objective(net, step.inputs, hidden, step.targets, step.later)
+            loss, hidden = objective(net, step.inputs, hidden, step.targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -107,17 +107,3 @@ def test_training_resets_the_state_at_session_starts(monkeypatch):
     rows_fresh = np.concatenate([step.fresh.numpy() for step in session_parallel(s, 2)])
     rows_zero = np.concatenate([(h.abs().sum(1) == 0).numpy() for h in seen])
     assert rows_zero.tolist() == rows_fresh.tolist()
-
-
-def test_later_clicks_stay_inside_the_session():
-    vocab = Vocabulary()
-    s = Sessions.from_frame(TOY, vocab)
-    seen = []
-    for step in session_parallel(s, 2, horizon=3):
-        assert step.later.shape == (len(step.inputs), 2)
-        seen += [(x, y, tuple(later)) for x, y, later in zip(step.inputs.tolist(), step.targets.tolist(), step.later.tolist())]
-    expected = []
-    for sess in (TOY[TOY.session_id == k].item_id.tolist() for k in "bac"):
-        idx = [vocab.index(i) for i in sess] + [-1, -1]
-        expected += [(idx[t], idx[t + 1], tuple(idx[t + 2 : t + 4])) for t in range(len(sess) - 1)]
-    assert sorted(seen) == sorted(expected)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from model.config import PRESETS
-from model.data import DataError, data_dir, load_sessions
+from model.data import data_dir, load_sessions
 from model.losses import LOSSES
 from model.optim import AdagradM
 from model.sessions import Sessions
@@ -114,28 +114,3 @@ def test_deduplicated_cross_entropy_equals_the_loss_over_every_sampled_column():
     scores, _ = net(inputs, hidden, columns)
     slow = cross_entropy(scores, torch.arange(3), columns[None, :] != targets[:, None])
     assert torch.allclose(fast, slow, atol=1e-6)
-
-
-@pytest.mark.parametrize("full_softmax", [False, True])
-def test_horizon_adds_one_cross_entropy_term_per_later_click(full_softmax):
-    from model.train import Objective, build_network
-
-    config = PRESETS["official"].updated(layers=[8], n_sample=3, horizon=3, full_softmax=full_softmax)
-    net = build_network(config, 12)
-    objective = Objective(config, np.ones(12, dtype=np.int64), torch.Generator().manual_seed(0))
-    if objective.sampler:
-        objective.sampler.draw = lambda: torch.tensor([9, 10, 11])  # distinct from every positive
-    inputs, targets, hidden = torch.tensor([2, 5]), torch.tensor([1, 4]), torch.randn(2, 8)
-    later = torch.tensor([[6, 7], [8, -1]])  # row 1's session ends after 8
-    loss, _ = objective(net, inputs, hidden, targets, later)
-    columns = torch.arange(12) if full_softmax else torch.tensor([1, 4, 6, 7, 8, 9, 10, 11])
-    log_probs = net(inputs, hidden, columns)[0].log_softmax(1)
-    column = {int(c): i for i, c in enumerate(columns)}
-    positives = [(0, 1), (1, 4), (0, 6), (0, 7), (1, 8)]
-    expected = -torch.stack([log_probs[r, column[i]] for r, i in positives]).mean()
-    assert torch.allclose(loss, expected, atol=1e-6)
-
-
-def test_horizon_needs_plain_cross_entropy():
-    with pytest.raises(DataError, match="horizon"):
-        PRESETS["official"].updated(loss="bpr-max", horizon=2)
