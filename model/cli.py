@@ -127,7 +127,9 @@ def bench_model(data, as_json, out) -> None:
               help="test = rank each user's last rating; valid = the second-to-last, for tuning.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON list instead of the table.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/movielens.json"), show_default=True, help="JSON file written in any case.")
-def bench_movielens(data, min_rating, stage, as_json, out) -> None:
+@click.option("--save", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Also write the trained GRU4Rec as a checkpoint the worker can serve (SESSIONREC_MODEL_DIR).")
+def bench_movielens(data, min_rating, stage, as_json, out, save) -> None:
     """GRU4Rec on MovieLens users' rating sequences against most popular and sequential item-kNN.
 
     Leave-one-out by time; every model learns only from the ratings before
@@ -138,7 +140,7 @@ def bench_movielens(data, min_rating, stage, as_json, out) -> None:
     from model.movielens import bench_table, run_bench
 
     torch.set_num_threads(1)
-    rows = run_bench(data, min_rating=min_rating, stage=stage, progress=not as_json)
+    rows = run_bench(data, min_rating=min_rating, stage=stage, progress=not as_json, save=save)
     write_json(rows, out)
     if as_json:
         click.echo(json.dumps(rows))

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from rich.table import Table
 
+from model import checkpoint
 from model.baselines import MostPopular
 from model.config import TrainConfig
 from model.data import FORMATS, ITEM, SESSION, DataError, data_dir, load_sessions
@@ -296,9 +297,9 @@ class SequentialKNN:
 def stage_scorers(task: Task, config: TrainConfig = MOVIELENS_CONFIG, *, progress: bool = False) -> Iterable[tuple[str, Scorer]]:
     """The models of the bench, each built from the task's histories only (lazily, so progress reads well).
 
-    Plain kNN is the issue's reference setting (last 10 movies, co-occurrence
-    within 5 steps, equal weights); tuned kNN weighs the latest movies more and
-    tempers popularity, both tuned on the validation targets.
+    Plain kNN scores by the last 10 movies and co-occurrence within 5 steps,
+    all weighted equally; tuned kNN weighs the latest movies more and tempers
+    popularity (``recency``, ``pop_norm`` chosen on the validation targets).
     """
     yield "most popular", MostPopular(task.train, task.n_known)
     yield "sequential item-kNN (plain)", SequentialKNN(task.train, task.n_known, recency=1.0, pop_norm=0.0)
@@ -307,18 +308,29 @@ def stage_scorers(task: Task, config: TrainConfig = MOVIELENS_CONFIG, *, progres
     yield "GRU4Rec", GRU4RecScorer(net)
 
 
-def evaluate_stage(split: LeaveOneOut, stage: Stage, config: TrainConfig = MOVIELENS_CONFIG, *, progress: bool = False) -> list[dict]:
-    """One metrics row per model on the stage's targets: "valid" for tuning, "test" for the report."""
-    task = make_task(split, stage)
+def evaluate_stage(split: LeaveOneOut, stage: Stage, config: TrainConfig = MOVIELENS_CONFIG, *, progress: bool = False,
+                   save: str | Path | None = None) -> list[dict]:
+    """One metrics row per model on the stage's targets: "valid" for tuning, "test" for the report.
+
+    ``save`` writes the stage's GRU4Rec as a checkpoint the stream can serve
+    (vocabulary: every movie; the ones it never learned are repeated from
+    history only, as new items in the stream are).
+    """
+    vocab = movie_vocabulary(split)
+    task = make_task(split, stage, vocab)
     rows = []
     for name, scorer in stage_scorers(task, config, progress=progress):
         ranks = rank_after_history(scorer, task.inputs, task.targets, task.n_items, history_len=config.history_len)
         rows.append({"model": name, **ranking_metrics(ranks)})
+        if save is not None and isinstance(scorer, GRU4RecScorer):
+            data = {"dataset": DATASET, "stage": stage, "ratings": len(task.train.items), "users": split.n_users}
+            checkpoint.save(checkpoint.Checkpoint(scorer.net, config, vocab, data=data, metrics={"movielens": rows[-1]}), save)
     return rows
 
 
 def run_bench(folder: str | Path | None = None, *, min_rating: float | None = None, progress: bool = True,
-              stage: Stage = "test", config: TrainConfig = MOVIELENS_CONFIG, n_valid: int = 1) -> list[dict]:
+              stage: Stage = "test", config: TrainConfig = MOVIELENS_CONFIG, n_valid: int = 1,
+              save: str | Path | None = None) -> list[dict]:
     """Load, split, train every model on what precedes the targets and rank the targets.
 
     ``users`` in a row counts the ranked targets: one per user, except for the
@@ -327,7 +339,7 @@ def run_bench(folder: str | Path | None = None, *, min_rating: float | None = No
     split = leave_one_out(load_ratings(folder, min_rating), n_valid)
     if split.n_users == 0:
         raise DataError("no user has three ratings to split into history, validation and test")
-    return evaluate_stage(split, stage, config, progress=progress)
+    return evaluate_stage(split, stage, config, progress=progress, save=save)
 
 
 def bench_table(rows: Iterable[dict], stage: Stage = "test") -> Table:

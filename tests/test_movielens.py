@@ -236,11 +236,13 @@ def test_sequential_knn_ranks():
 
 
 @needs_data
-def test_short_bench_runs_on_real_data():
+def test_short_bench_runs_on_real_data(tmp_path):
+    from model import checkpoint
     from model.movielens import MOVIELENS_CONFIG
+    from model.scoring import GRU4RecScorer
 
     quick = MOVIELENS_CONFIG.updated(layers=[32], epochs=1, n_sample=128, batch_size=128)
-    rows = run_bench(stage="valid", config=quick, progress=False)
+    rows = run_bench(stage="valid", config=quick, progress=False, save=tmp_path / "model")
     assert [r["model"] for r in rows] == ["most popular", "sequential item-kNN (plain)", "sequential item-kNN (tuned)", "GRU4Rec"]
     for row in rows:
         assert row["users"] == 610
@@ -249,6 +251,13 @@ def test_short_bench_runs_on_real_data():
         assert row["ndcg@10"] <= row["hr@10"] <= row["recall@20"]
     table = bench_table(rows)
     assert "excluded" in str(table.title) and table.row_count == 4
+    # the saved checkpoint is the evaluated model, with every movie in its vocabulary
+    saved = checkpoint.load(tmp_path / "model")
+    split = leave_one_out(load_ratings())
+    task = make_task(split, "valid", saved.vocab)
+    assert len(saved.vocab) == split.ratings[ITEM].nunique() and saved.net.n_items == task.n_known
+    ranks = rank_after_history(GRU4RecScorer(saved.net), task.inputs, task.targets, task.n_items)
+    assert ranking_metrics(ranks) == {k: v for k, v in rows[-1].items() if k != "model"}
 
 
 def test_empty_split_is_refused(tmp_path):
