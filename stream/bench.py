@@ -3,7 +3,7 @@
 Throughput: synthetic clicks (200k over 20k sessions and ~15k items by
 default) replayed as fast as the broker takes them; clicks/s is measured
 from the first click produced to the last recommendation received. Latency:
-clicks at a steady rate; each click's latency runs from the Kafka timestamp
+clicks at a steady rate, on fresh topics and workers; each click's latency runs from the Kafka timestamp
 its producer gave it to the moment its recommendation is read back.
 Workers are separate processes, as in production; the broker and Redis run
 on this machine unless URLs are given.
@@ -58,7 +58,12 @@ def synthetic_clicks(n: int, sessions: int, items: int, known: list[str], seed: 
     return pd.DataFrame({SESSION: np.char.add("bench-", owners.astype(str)), ITEM: catalogue[picks], TIME: time.time() + 0.01 * np.arange(n)})
 
 
-async def _measure(settings: Settings, clicks: pd.DataFrame, workers: int, rate: float, latency_clicks: int) -> tuple[float, np.ndarray, str]:
+async def _phase(settings: Settings, warmup: pd.DataFrame, body: pd.DataFrame, workers: int, pacing: Pacing) -> tuple[float, list]:
+    """Workers on the phase's own topics: warm up, replay ``body``, wait for every recommendation.
+
+    Returns clicks/s from the first body click produced to the last recommendation
+    received, and the body's recommendations as read.
+    """
     procs = [WorkerProcess(settings, name=f"worker-{i}") for i in range(workers)]
 
     def check() -> None:
@@ -68,46 +73,40 @@ async def _measure(settings: Settings, clicks: pd.DataFrame, workers: int, rate:
     kafka = settings.kafka_client_kwargs()
     try:
         async with RecommendationReader(settings) as reader:
-            warmup = clicks[:200]
             await replay(warmup, topic=settings.clicks_topic, kafka_kwargs=kafka, progress=False)
             await reader.wait_for(len(warmup), timeout_s=120, check=check)  # workers up, groups joined
-
-            body = clicks[200:]
-            reading = asyncio.create_task(reader.wait_for(len(clicks), timeout_s=600, check=check))
-            started = time.time()
-            await replay(body, topic=settings.clicks_topic, kafka_kwargs=kafka, progress=True)
-            await reading
-            last = max(r.at for r in reader.received.values())
-            clicks_per_s = len(body) / (last - started)
-
             before = set(reader.received)
-            steady = clicks[:latency_clicks].assign(**{SESSION: "steady-" + clicks[SESSION][:latency_clicks]})
-            reading = asyncio.create_task(reader.wait_for(len(clicks) + len(steady), timeout_s=600, check=check))
-            await replay(steady, topic=settings.clicks_topic, kafka_kwargs=kafka, pacing=Pacing(rate=rate), progress=True)
+            reading = asyncio.create_task(reader.wait_for(len(warmup) + len(body), timeout_s=600, check=check))
+            started = time.time()
+            await replay(body, topic=settings.clicks_topic, kafka_kwargs=kafka, pacing=pacing, progress=True)
             await reading
-            steady_recs = [r for k, r in reader.received.items() if k not in before]
-            latencies = np.array([[r.at - r.rec["click_time"], r.rec["served_at"] - r.rec["click_time"]] for r in steady_recs])
-            version = steady_recs[0].rec["model_version"]
     finally:
         for proc in procs:
             proc.stop()
-    return clicks_per_s, latencies * 1000.0, version
+    recs = [r for k, r in reader.received.items() if k not in before]
+    return len(body) / (max(r.at for r in recs) - started), recs
+
+
+def _fresh(settings: Settings) -> Settings:
+    """New topics, consumer group and Redis prefix, so runs and phases never mix (a long topic slows Tansu's fetches)."""
+    tag = uuid.uuid4().hex[:8]
+    return replace(settings, clicks_topic=f"bench-clicks-{tag}", recs_topic=f"bench-recs-{tag}", dlq_topic=f"bench-dlq-{tag}",
+                   redis_prefix=f"bench-{tag}", app_id=f"bench-{tag}", web_port=0)
 
 
 def run_stream_bench(settings: Settings, *, clicks: int, sessions: int, items: int, workers: int, rate: float, latency_seconds: float) -> StreamBench:
-    """Everything on fresh topics, consumer group and Redis prefix, so runs never mix."""
-    tag = uuid.uuid4().hex[:8]
-    settings = replace(settings, clicks_topic=f"bench-clicks-{tag}", recs_topic=f"bench-recs-{tag}", dlq_topic=f"bench-dlq-{tag}",
-                       redis_prefix=f"bench-{tag}", app_id=f"bench-{tag}", web_port=0)
     known = checkpoint.load(Path(settings.model_dir)).vocab.items
     latency_clicks = int(rate * latency_seconds)
     data = synthetic_clicks(clicks + 200, sessions, items, known)
-    clicks_per_s, latencies, version = asyncio.run(_measure(settings, data, workers, rate, latency_clicks))
+    clicks_per_s, _ = asyncio.run(_phase(_fresh(settings), data[:200], data[200:], workers, Pacing()))
+    steady = synthetic_clicks(latency_clicks + 200, sessions, items, known, seed=1)
+    _, recs = asyncio.run(_phase(_fresh(settings), steady[:200], steady[200:], workers, Pacing(rate=rate)))
+    latencies = 1000.0 * np.array([[r.at - r.rec["click_time"], r.rec["served_at"] - r.rec["click_time"]] for r in recs])
     return StreamBench(
         clicks=clicks, sessions=sessions, items=items, workers=workers, clicks_per_s=clicks_per_s, latency_rate=rate,
         latency_clicks=latency_clicks, latency_p50_ms=float(np.percentile(latencies[:, 0], 50)), latency_p99_ms=float(np.percentile(latencies[:, 0], 99)),
         latency_max_ms=float(latencies[:, 0].max()), serve_p50_ms=float(np.percentile(latencies[:, 1], 50)),
-        serve_p99_ms=float(np.percentile(latencies[:, 1], 99)), model_version=version,
+        serve_p99_ms=float(np.percentile(latencies[:, 1], 99)), model_version=recs[0].rec["model_version"],
     )
 
 

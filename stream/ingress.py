@@ -104,47 +104,23 @@ class ClickIngress(mode.Service):
 
     @mode.Service.task
     async def _pump(self) -> None:
+        wait_ms = int(self.settings.batch_wait_ms)
         while not self.should_stop:
             try:
-                records, offsets = await self._next_batch()
+                fetched = await self.consumer.getmany(timeout_ms=wait_ms, max_records=self.settings.batch_size)
             except KafkaError as exc:
                 log.warning("fetching clicks failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
+            records = [Record(m.partition, m.offset, m.timestamp, m.value) for messages in fetched.values() for m in messages]
             if not records:
                 continue
             batch = MicroBatch(records)
             await self.channel.put(batch)
-            self._in_flight.append((batch, offsets))
+            self._in_flight.append((batch, {tp: messages[-1].offset + 1 for tp, messages in fetched.items()}))
             await self.drain(keep=1)
             if time.monotonic() - self._committed_at >= self.settings.commit_interval_s:
                 await self.commit()
-
-
-    async def _next_batch(self) -> tuple[list[Record], dict[TopicPartition, int]]:
-        """Up to ``batch_size`` clicks: the first that arrive, then more for up to ``batch_wait_ms``.
-
-        Waiting a little for a fuller batch costs a few milliseconds of latency
-        and saves the per-batch work (Redis round trips, one model call, sends)
-        that would otherwise be paid for every handful of clicks.
-        """
-        size, wait = self.settings.batch_size, self.settings.batch_wait_ms / 1000.0
-        records: list[Record] = []
-        offsets: dict[TopicPartition, int] = {}
-        loop = asyncio.get_running_loop()
-        deadline: float | None = None
-        while len(records) < size:
-            timeout = wait if deadline is None else max(0.0, deadline - loop.time())
-            fetched = await self.consumer.getmany(timeout_ms=int(timeout * 1000), max_records=size - len(records))
-            for tp, messages in fetched.items():
-                records += [Record(m.partition, m.offset, m.timestamp, m.value) for m in messages]
-                offsets[tp] = messages[-1].offset + 1
-            if not records:
-                break  # idle: give the loop a chance to stop
-            deadline = deadline or loop.time() + wait
-            if loop.time() >= deadline:
-                break
-        return records, offsets
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):
