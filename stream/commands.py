@@ -138,7 +138,8 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed, limit, worke
 @click.option("--items", type=click.IntRange(min=1), default=15_000, show_default=True, help="Catalogue size; items beyond the model's are new to it.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes (at most the partitions).")
 @click.option("--rate", type=float, default=1000.0, show_default=True, help="Clicks/s of the steady latency run.")
-@click.option("--latency-seconds", type=float, default=30.0, show_default=True, help="Length of the latency run.")
+@click.option("--latency-seconds", type=float, default=10.0, show_default=True,
+              help="Length of the latency run (longer steady runs stalled the local Tansu broker here).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/stream.json"), show_default=True, help="JSON file written in any case.")
 def bench_stream(kafka_bootstrap, redis_url, redis_prefix, clicks, sessions, items, workers, rate, latency_seconds, as_json, out) -> None:  # noqa: ANN001
