@@ -172,3 +172,15 @@ def run_inference_bench(model_dir: str, device: str, *, batch: int = 256, steps:
         diff = float(np.abs(cpu_state - state).max())
         agreement = float(np.mean([(a == b).all() for a, b in zip(cpu_recs, recs)]))
     return InferenceBench(str(target), batch, engine.n_known, seconds * 1000, batch / seconds, diff, agreement)
+
+
+def inference_table(result: InferenceBench) -> Table:
+    table = Table(title=f"Inference stage, micro-batch {result.batch}, {result.items:,} items, {result.device}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("per micro-batch", f"{result.step_ms:.2f} ms")
+    table.add_row("sessions/s", f"{result.rows_per_s:,.0f}")
+    if result.max_state_diff is not None:
+        table.add_row("max |state - CPU state|", f"{result.max_state_diff:.2e}")
+        table.add_row("top-k lists equal to the CPU's", f"{result.topk_agreement:.1%}")
+    return table

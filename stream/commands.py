@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from stream.settings import Settings
 
@@ -108,10 +107,10 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed, limit, worke
 
     from model.cli import ensure_checkpoint
     from model.data import data_dir
+    from model.report import console
     from replay.pacing import Pacing, parse_speed
     from stream.demo import run_demo, summary_table
     from stream.services import local_services
-    from model.report import console
 
     csv = csv or data_dir() / "ecommerce" / "test_data.csv"
     own = kafka_bootstrap is None and redis_url is None
@@ -177,22 +176,14 @@ def bench_inference(model_dir, device, batch, as_json) -> None:  # noqa: ANN001
     import torch
 
     from model.report import console
-    from stream.bench import run_inference_bench
+    from stream.bench import inference_table, run_inference_bench
 
     torch.set_num_threads(Settings.from_env().torch_threads)  # as a worker runs it
     result = run_inference_bench(model_dir, device, batch=batch)
     if as_json:
         click.echo(json.dumps(asdict(result)))
-        return
-    table = Table(title=f"Inference stage, micro-batch {result.batch}, {result.items:,} items, {result.device}")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("per micro-batch", f"{result.step_ms:.2f} ms")
-    table.add_row("sessions/s", f"{result.rows_per_s:,.0f}")
-    if result.max_state_diff is not None:
-        table.add_row("max |state - CPU state|", f"{result.max_state_diff:.2e}")
-        table.add_row("top-k lists equal to the CPU's", f"{result.topk_agreement:.1%}")
-    console.print(table)
+    else:
+        console.print(inference_table(result))
 
 
 commands = [worker, trainer, demo]

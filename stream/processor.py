@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 from redis.asyncio import Redis
 
+from model.scoring import PAD
 from stream.clicks import Click, Rejected, dead_letter, parse
 from stream.inference import Engine, history_matrix
 from stream.keys import Keys
@@ -163,7 +164,7 @@ class Processor:
         items = np.fromiter((r.item for r in rows), dtype=np.int64, count=len(rows))
         matrix = history_matrix([_EMPTY if r.fresh else r.state.history for r in rows], length)
         matrix[:, :-1], matrix[:, -1] = matrix[:, 1:], items  # each row's history, now ending with this click
-        kept = np.minimum(np.fromiter((0 if r.fresh else len(r.state.history) for r in rows), dtype=np.int64, count=len(rows)) + 1, length)
+        kept = (matrix != PAD).sum(axis=1)
         histories = [matrix[i, length - kept[i] :] for i in range(len(rows))]
         new_hidden, recs = engine.step(hidden, items, matrix)
         out = []
