@@ -30,7 +30,7 @@ from model.baselines import MostPopular
 from model.config import TrainConfig
 from model.data import FORMATS, ITEM, SESSION, DataError, data_dir, load_sessions
 from model.evaluate import pessimistic_rank
-from model.scoring import PAD, GRU4RecScorer, Scorer
+from model.scoring import PAD, EnsembleScorer, GRU4RecScorer, Scorer
 from model.sessions import Sessions
 from model.train import train
 from model.vocab import Vocabulary
@@ -40,6 +40,7 @@ RATING = "rating"
 Stage = Literal["valid", "test"]
 _PART = {"train": 0, "valid": 1, "test": 2}
 TRAIN_PIECE_LEN = 200  # GRU4Rec trains on users' histories cut into pieces this long (``split_long``)
+ENSEMBLE_MEMBERS = 5  # GRU4Rec networks averaged in the bench's ensemble row; chosen on validation
 
 # Chosen on the validation targets only (second-to-last rating per user), from
 # about a dozen runs: sampled cross-entropy with uniform negatives and logQ
@@ -294,35 +295,51 @@ class SequentialKNN:
         return torch.nn.functional.pad(known, (0, n_items - n_known))
 
 
-def stage_scorers(task: Task, config: TrainConfig = MOVIELENS_CONFIG, *, progress: bool = False) -> Iterable[tuple[str, Scorer]]:
+def member_seeds(config: TrainConfig, members: int) -> list[int]:
+    """The configuration's own seed first, so the first member is the single-network row."""
+    return [config.seed, *range(1, members)]
+
+
+def stage_scorers(task: Task, config: TrainConfig = MOVIELENS_CONFIG, *, members: int = ENSEMBLE_MEMBERS,
+                  progress: bool = False) -> Iterable[tuple[str, Scorer]]:
     """The models of the bench, each built from the task's histories only (lazily, so progress reads well).
 
     Plain kNN scores by the last 10 movies and co-occurrence within 5 steps,
     all weighted equally; tuned kNN weighs the latest movies more and tempers
     popularity (``recency``, ``pop_norm`` chosen on the validation targets).
+    GRU4Rec is one network; with ``members`` > 1 the networks of that many
+    seeds (the first one included) are averaged as one more row.
     """
     yield "most popular", MostPopular(task.train, task.n_known)
     yield "sequential item-kNN (plain)", SequentialKNN(task.train, task.n_known, recency=1.0, pop_norm=0.0)
     yield "sequential item-kNN (tuned)", SequentialKNN(task.train, task.n_known)
-    net, _ = train(config, split_long(task.train, TRAIN_PIECE_LEN), task.n_known, progress=progress)
-    yield "GRU4Rec", GRU4RecScorer(net)
+    pieces = split_long(task.train, TRAIN_PIECE_LEN)
+    nets = []
+    for seed in member_seeds(config, members):
+        net, _ = train(config.updated(seed=seed), pieces, task.n_known, progress=progress)
+        nets.append(net)
+        if len(nets) == 1:
+            yield "GRU4Rec", GRU4RecScorer(net)
+    if members > 1:
+        yield f"GRU4Rec, {members} seeds averaged", EnsembleScorer([GRU4RecScorer(net) for net in nets])
 
 
-def evaluate_stage(split: LeaveOneOut, stage: Stage, config: TrainConfig = MOVIELENS_CONFIG, *, progress: bool = False,
-                   save: str | Path | None = None) -> list[dict]:
+def evaluate_stage(split: LeaveOneOut, stage: Stage, config: TrainConfig = MOVIELENS_CONFIG, *, members: int = ENSEMBLE_MEMBERS,
+                   progress: bool = False, save: str | Path | None = None) -> list[dict]:
     """One metrics row per model on the stage's targets: "valid" for tuning, "test" for the report.
 
     ``save`` writes the stage's GRU4Rec as a checkpoint the stream can serve
     (vocabulary: every movie; the ones it never learned are repeated from
-    history only, as new items in the stream are).
+    history only, as new items in the stream are): the single network, since
+    the worker serves one.
     """
     vocab = movie_vocabulary(split)
     task = make_task(split, stage, vocab)
     rows = []
-    for name, scorer in stage_scorers(task, config, progress=progress):
+    for name, scorer in stage_scorers(task, config, members=members, progress=progress):
         ranks = rank_after_history(scorer, task.inputs, task.targets, task.n_items, history_len=config.history_len)
         rows.append({"model": name, **ranking_metrics(ranks)})
-        if save is not None and isinstance(scorer, GRU4RecScorer):
+        if save is not None and name == "GRU4Rec":
             data = {"dataset": DATASET, "stage": stage, "ratings": len(task.train.items), "users": split.n_users}
             checkpoint.save(checkpoint.Checkpoint(scorer.net, config, vocab, data=data, metrics={"movielens": rows[-1]}), save)
     return rows
@@ -330,7 +347,7 @@ def evaluate_stage(split: LeaveOneOut, stage: Stage, config: TrainConfig = MOVIE
 
 def run_bench(folder: str | Path | None = None, *, min_rating: float | None = None, progress: bool = True,
               stage: Stage = "test", config: TrainConfig = MOVIELENS_CONFIG, n_valid: int = 1,
-              save: str | Path | None = None) -> list[dict]:
+              members: int = ENSEMBLE_MEMBERS, save: str | Path | None = None) -> list[dict]:
     """Load, split, train every model on what precedes the targets and rank the targets.
 
     ``users`` in a row counts the ranked targets: one per user, except for the
@@ -339,7 +356,9 @@ def run_bench(folder: str | Path | None = None, *, min_rating: float | None = No
     split = leave_one_out(load_ratings(folder, min_rating), n_valid)
     if split.n_users == 0:
         raise DataError("no user has three ratings to split into history, validation and test")
-    return evaluate_stage(split, stage, config, progress=progress, save=save)
+    if members < 1:
+        raise DataError("the GRU4Rec ensemble needs at least one member")
+    return evaluate_stage(split, stage, config, members=members, progress=progress, save=save)
 
 
 def bench_table(rows: Iterable[dict], stage: Stage = "test") -> Table:

@@ -8,6 +8,7 @@ stream drive the same three methods, so both compute the same ranking.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Protocol
 
 import torch
@@ -115,3 +116,28 @@ class GRU4RecScorer:
                 torch.cat([bias[:n], bias.new_full((extra,), float("-inf"))]).to(device),
             )
         return self._wide[extra]
+
+
+class EnsembleScorer:
+    """Several scorers read the same clicks; the score is the mean of their log-softmax.
+
+    Networks trained from different seeds err differently on a small data set,
+    and averaging their log-probabilities cancels much of that seed noise. The
+    state is the members' states side by side.
+    """
+
+    def __init__(self, members: Sequence[Scorer]) -> None:
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = list(members)
+        self._sizes = [member.state_size for member in self.members]
+        self.state_size = sum(self._sizes)
+
+    def advance(self, state: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        parts = state.split(self._sizes, dim=1)
+        return torch.cat([member.advance(part, items) for member, part in zip(self.members, parts)], dim=1)
+
+    def scores(self, state: torch.Tensor, history: torch.Tensor, n_items: int) -> torch.Tensor:
+        parts = state.split(self._sizes, dim=1)
+        total = sum(member.scores(part, history, n_items).log_softmax(dim=1) for member, part in zip(self.members, parts))
+        return total / len(self.members)

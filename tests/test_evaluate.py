@@ -88,3 +88,26 @@ def test_scorer_topk_matches_the_full_ranking_with_unknown_history_items():
         assert torch.allclose(full.gather(1, items), values, atol=1e-6)  # each item really has that score
         assert all(len(set(row)) == 5 for row in items.tolist())
     assert 30 in items[0].tolist() and 39 in items[1].tolist()  # unknown items can be repeated
+
+
+def test_ensemble_averages_the_members_log_probabilities_state_by_state():
+    from model.network import GRU4Rec, NetworkConfig
+    from model.scoring import EnsembleScorer, GRU4RecScorer
+
+    torch.manual_seed(5)
+    a, b = GRU4RecScorer(GRU4Rec(NetworkConfig(6, layers=[4]))), GRU4RecScorer(GRU4Rec(NetworkConfig(6, layers=[3, 2])))
+    ensemble = EnsembleScorer([a, b])
+    assert ensemble.state_size == 4 + 5
+    clicks = torch.tensor([[1, 4], [0, 0], [5, 2]])  # three steps of two rows
+    state, state_a, state_b = torch.zeros(2, 9), torch.zeros(2, 4), torch.zeros(2, 5)
+    for items in clicks:
+        state, state_a, state_b = ensemble.advance(state, items), a.advance(state_a, items), b.advance(state_b, items)
+    history = clicks.T
+    expected = (a.scores(state_a, history, 8).log_softmax(1) + b.scores(state_b, history, 8).log_softmax(1)) / 2
+    got = ensemble.scores(state, history, 8)
+    assert torch.allclose(got[:, :6], expected[:, :6], atol=1e-6)
+    assert torch.isneginf(got[:, 6:]).all()  # items no member knows are never recommended
+    # each member follows its own state: swapping the members' states changes the scores
+    assert not torch.allclose(ensemble.scores(torch.cat([state_a.flip(0), state_b], 1), history, 8), got)
+    with pytest.raises(ValueError):
+        EnsembleScorer([])

@@ -242,25 +242,31 @@ def test_short_bench_runs_on_real_data(tmp_path):
     from model.scoring import GRU4RecScorer
 
     quick = MOVIELENS_CONFIG.updated(layers=[32], epochs=1, n_sample=128, batch_size=128)
-    rows = run_bench(stage="valid", config=quick, progress=False, save=tmp_path / "model")
-    assert [r["model"] for r in rows] == ["most popular", "sequential item-kNN (plain)", "sequential item-kNN (tuned)", "GRU4Rec"]
+    rows = run_bench(stage="valid", config=quick, members=2, progress=False, save=tmp_path / "model")
+    assert [r["model"] for r in rows] == [
+        "most popular", "sequential item-kNN (plain)", "sequential item-kNN (tuned)", "GRU4Rec", "GRU4Rec, 2 seeds averaged",
+    ]
     for row in rows:
         assert row["users"] == 610
         for key in ("hr@10", "ndcg@10", "recall@20", "mrr@20"):
             assert math.isfinite(row[key]) and 0.0 <= row[key] <= 1.0
         assert row["ndcg@10"] <= row["hr@10"] <= row["recall@20"]
     table = bench_table(rows)
-    assert "excluded" in str(table.title) and table.row_count == 4
-    # the saved checkpoint is the evaluated model, with every movie in its vocabulary
+    assert "excluded" in str(table.title) and table.row_count == 5
+    assert rows[3] != rows[4]  # the second seed changes the ranking
+    # the saved checkpoint is the evaluated single network, with every movie in its vocabulary
     saved = checkpoint.load(tmp_path / "model")
     split = leave_one_out(load_ratings())
     task = make_task(split, "valid", saved.vocab)
     assert len(saved.vocab) == split.ratings[ITEM].nunique() and saved.net.n_items == task.n_known
     ranks = rank_after_history(GRU4RecScorer(saved.net), task.inputs, task.targets, task.n_items)
-    assert ranking_metrics(ranks) == {k: v for k, v in rows[-1].items() if k != "model"}
+    assert ranking_metrics(ranks) == {k: v for k, v in rows[3].items() if k != "model"}
 
 
-def test_empty_split_is_refused(tmp_path):
+def test_empty_split_and_empty_ensemble_are_refused(tmp_path):
     (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,10,4,5\n1,11,4,6\n")
     with pytest.raises(DataError, match="three ratings"):
         run_bench(tmp_path, progress=False)
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,10,4,5\n1,11,4,6\n1,12,4,7\n")
+    with pytest.raises(DataError, match="at least one member"):
+        run_bench(tmp_path, members=0, progress=False)
