@@ -43,53 +43,32 @@ def test_cross_entropy(batch):
     assert cross_entropy(scores, positive, negative).item() == pytest.approx(expected / 3, rel=1e-5)
 
 
-def test_bpr(batch):
-    scores, positive, negative = batch
-    expected = 0.0
-    for i in range(3):
-        ri = scores[i, positive[i]].item()
-        negs = negatives_of(negative, i)
-        expected += sum(-math.log(sigmoid(ri - scores[i, j].item())) for j in negs) / len(negs)
-    assert bpr(scores, positive, negative).item() == pytest.approx(expected / 3, rel=1e-5)
-
-
-def test_top1(batch):
-    scores, positive, negative = batch
-    expected = 0.0
-    for i in range(3):
-        ri = scores[i, positive[i]].item()
-        negs = negatives_of(negative, i)
-        expected += sum(sigmoid(scores[i, j].item() - ri) + sigmoid(scores[i, j].item() ** 2) for j in negs) / len(negs)
-    assert top1(scores, positive, negative).item() == pytest.approx(expected / 3, rel=1e-5)
-
-
 def softmax_over(values):
     m = max(values)
     e = [math.exp(v - m) for v in values]
     return [x / sum(e) for x in e]
 
 
-@pytest.mark.parametrize("reg", [0.0, 0.5])
-def test_bpr_max(batch, reg):
-    scores, positive, negative = batch
-    expected = 0.0
-    for i in range(3):
-        ri = scores[i, positive[i]].item()
-        rj = [scores[i, j].item() for j in negatives_of(negative, i)]
-        s = softmax_over(rj)
-        expected += -math.log(sum(sj * sigmoid(ri - r) for sj, r in zip(s, rj))) + reg * sum(sj * r * r for sj, r in zip(s, rj))
-    assert bpr_max(scores, positive, negative, reg=reg).item() == pytest.approx(expected / 3, rel=1e-5)
+def bpr_max_row(ri, rj, reg):
+    s = softmax_over(rj)
+    return -math.log(sum(sj * sigmoid(ri - r) for sj, r in zip(s, rj))) + reg * sum(sj * r * r for sj, r in zip(s, rj))
 
 
-def test_top1_max(batch):
+ROW_LOSSES = {  # each loss and its value for one row, from the positive score ri and the negative scores rj
+    "bpr": (bpr, lambda ri, rj: sum(-math.log(sigmoid(ri - r)) for r in rj) / len(rj)),
+    "top1": (top1, lambda ri, rj: sum(sigmoid(r - ri) + sigmoid(r * r) for r in rj) / len(rj)),
+    "bpr-max reg 0": (lambda *a: bpr_max(*a, reg=0.0), lambda ri, rj: bpr_max_row(ri, rj, 0.0)),
+    "bpr-max reg 0.5": (lambda *a: bpr_max(*a, reg=0.5), lambda ri, rj: bpr_max_row(ri, rj, 0.5)),
+    "top1-max": (top1_max, lambda ri, rj: sum(sj * (sigmoid(r - ri) + sigmoid(r * r)) for sj, r in zip(softmax_over(rj), rj))),
+}
+
+
+@pytest.mark.parametrize("name", ROW_LOSSES)
+def test_ranking_losses_average_their_row_formula(batch, name):
+    loss, row_loss = ROW_LOSSES[name]
     scores, positive, negative = batch
-    expected = 0.0
-    for i in range(3):
-        ri = scores[i, positive[i]].item()
-        rj = [scores[i, j].item() for j in negatives_of(negative, i)]
-        s = softmax_over(rj)
-        expected += sum(sj * (sigmoid(r - ri) + sigmoid(r * r)) for sj, r in zip(s, rj))
-    assert top1_max(scores, positive, negative).item() == pytest.approx(expected / 3, rel=1e-5)
+    expected = sum(row_loss(scores[i, positive[i]].item(), [scores[i, j].item() for j in negatives_of(negative, i)]) for i in range(3))
+    assert loss(scores, positive, negative).item() == pytest.approx(expected / 3, rel=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
