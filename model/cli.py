@@ -126,13 +126,15 @@ def bench_model(data, as_json, out) -> None:
 @click.option("--min-rating", type=float, default=None, help="Keep only ratings at or above this (liked movies) before the split.")
 @click.option("--stage", type=click.Choice(["test", "valid"]), default="test", show_default=True,
               help="test = rank each user's last rating; valid = the second-to-last, for tuning.")
+@click.option("--valid-ratings", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ratings before each user's last that are validation targets (--stage valid); more make tuning less noisy.")
 @click.option("--members", type=click.IntRange(min=1), default=ENSEMBLE_MEMBERS, show_default=True,
               help="GRU4Rec networks (seeds) averaged in the ensemble row; 1 = the single network only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON list instead of the table.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/movielens.json"), show_default=True, help="JSON file written in any case.")
 @click.option("--save", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Also write the single GRU4Rec network as a checkpoint the worker can serve (SESSIONREC_MODEL_DIR).")
-def bench_movielens(data, min_rating, stage, members, as_json, out, save) -> None:
+def bench_movielens(data, min_rating, stage, valid_ratings, members, as_json, out, save) -> None:
     """GRU4Rec on MovieLens users' rating sequences against most popular and sequential item-kNN.
 
     Leave-one-out by time; every model learns only from the ratings before
@@ -144,12 +146,12 @@ def bench_movielens(data, min_rating, stage, members, as_json, out, save) -> Non
     from model.movielens import bench_table, run_bench
 
     torch.set_num_threads(1)
-    rows = run_bench(data, min_rating=min_rating, stage=stage, members=members, progress=not as_json, save=save)
+    rows = run_bench(data, min_rating=min_rating, stage=stage, n_valid=valid_ratings, members=members, progress=not as_json, save=save)
     write_json(rows, out)
     if as_json:
         click.echo(json.dumps(rows))
     else:
-        console.print(bench_table(rows, stage))
+        console.print(bench_table(rows, stage, valid_ratings))
 
 
 commands = [train, evaluate]

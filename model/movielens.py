@@ -315,8 +315,9 @@ def stage_scorers(task: Task, config: TrainConfig = MOVIELENS_CONFIG, *, members
     yield "sequential item-kNN (tuned)", SequentialKNN(task.train, task.n_known)
     pieces = split_long(task.train, TRAIN_PIECE_LEN)
     nets = []
-    for seed in member_seeds(config, members):
-        net, _ = train(config.updated(seed=seed), pieces, task.n_known, progress=progress)
+    for number, seed in enumerate(member_seeds(config, members), start=1):
+        label = f"GRU4Rec {number}/{members} " if members > 1 else "GRU4Rec "
+        net, _ = train(config.updated(seed=seed), pieces, task.n_known, progress=progress, label=label)
         nets.append(net)
         if len(nets) == 1:
             yield "GRU4Rec", GRU4RecScorer(net)
@@ -361,8 +362,8 @@ def run_bench(folder: str | Path | None = None, *, min_rating: float | None = No
     return evaluate_stage(split, stage, config, members=members, progress=progress, save=save)
 
 
-def bench_table(rows: Iterable[dict], stage: Stage = "test") -> Table:
-    target = "last rating" if stage == "test" else "second-to-last rating"
+def bench_table(rows: Iterable[dict], stage: Stage = "test", n_valid: int = 1) -> Table:
+    target = {"test": "last rating", "valid": "second-to-last rating" if n_valid == 1 else f"{n_valid} ratings before the last"}[stage]
     title = f"MovieLens leave-one-out, {target} per user; movies already rated are excluded from the ranking"
     table = Table(title=title)
     for name in ("model", "HR@10", "NDCG@10", "Recall@20", "MRR@20", "users"):

@@ -86,8 +86,12 @@ def make_optimizer(config: TrainConfig, net: GRU4Rec) -> torch.optim.Optimizer:
     return AdagradM(net.parameters(), lr=config.lr, momentum=config.momentum)
 
 
-def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec | None = None, progress: bool = True) -> tuple[GRU4Rec, TrainLog]:
-    """Train (or, given ``net``, fine-tune) on ``sessions`` whose item indices are < ``n_items``."""
+def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec | None = None, progress: bool = True,
+          label: str = "") -> tuple[GRU4Rec, TrainLog]:
+    """Train (or, given ``net``, fine-tune) on ``sessions`` whose item indices are < ``n_items``.
+
+    ``label`` prefixes the progress bar, to tell apart several networks trained in a row.
+    """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     net = net if net is not None else build_network(config, n_items)
@@ -100,7 +104,7 @@ def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec
     start = time.perf_counter()
     for epoch in range(config.epochs):
         total, seen = 0.0, 0
-        bar = tqdm(total=sessions.n_targets, desc=f"epoch {epoch + 1}/{config.epochs}", unit="ev", disable=not progress, leave=False)
+        bar = tqdm(total=sessions.n_targets, desc=f"{label}epoch {epoch + 1}/{config.epochs}", unit="ev", disable=not progress, leave=False)
         hidden = net.init_hidden(config.batch_size)
         for step in session_parallel(sessions, config.batch_size):
             if step.keep is not None:

@@ -253,6 +253,7 @@ def test_short_bench_runs_on_real_data(tmp_path):
         assert row["ndcg@10"] <= row["hr@10"] <= row["recall@20"]
     table = bench_table(rows)
     assert "excluded" in str(table.title) and table.row_count == 5
+    assert "3 ratings before the last" in str(bench_table(rows, "valid", 3).title)
     assert rows[3] != rows[4]  # the second seed changes the ranking
     # the saved checkpoint is the evaluated single network, with every movie in its vocabulary
     saved = checkpoint.load(tmp_path / "model")
