@@ -271,3 +271,22 @@ def test_empty_split_and_empty_ensemble_are_refused(tmp_path):
     (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,10,4,5\n1,11,4,6\n1,12,4,7\n")
     with pytest.raises(DataError, match="at least one member"):
         run_bench(tmp_path, members=0, progress=False)
+
+
+def test_bench_command_prints_and_writes_the_same_rows(tiny_folder, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from stream.cli import main
+
+    out = tmp_path / "bench.json"
+    args = ["bench", "movielens", "--data", str(tiny_folder), "--members", "2", "--json", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows == json.loads(out.read_text())
+    assert [r["model"] for r in rows][-2:] == ["GRU4Rec", "GRU4Rec, 2 seeds averaged"]
+    assert all(r["users"] == 2 for r in rows)  # user 3 has too few ratings to split
+    result = CliRunner().invoke(main, ["bench", "movielens", "--data", str(tmp_path / "missing")])
+    assert result.exit_code != 0 and "ratings.csv" in result.output and "Traceback" not in result.output
