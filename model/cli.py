@@ -125,7 +125,7 @@ def bench_model(data, as_json, out) -> None:
 @click.option("--data", "data", type=click.Path(path_type=Path), default=None, help="Folder with ratings.csv [default: ../shared/data/movielens-small].")
 @click.option("--min-rating", type=float, default=None, help="Keep only ratings at or above this (liked movies) before the split.")
 @click.option("--stage", type=click.Choice(["test", "valid"]), default="test", show_default=True,
-              help="test = rank each user's last rating; valid = the second-to-last, for tuning.")
+              help="test = rank each user's last rating; valid = the rating(s) before it (--valid-ratings), for tuning.")
 @click.option("--valid-ratings", type=click.IntRange(min=1), default=1, show_default=True,
               help="Ratings before each user's last that are validation targets (--stage valid); more make tuning less noisy.")
 @click.option("--members", type=click.IntRange(min=1), default=ENSEMBLE_MEMBERS, show_default=True,
@@ -140,7 +140,7 @@ def bench_movielens(data, min_rating, stage, valid_ratings, members, as_json, ou
     Leave-one-out by time; every model learns only from the ratings before
     the ranked one, and movies the user already rated are excluded from the
     ranking. GRU4Rec trains on one torch thread, each ensemble member in
-    turn (about 6 minutes each here).
+    turn (about 5 minutes each here).
     """
     from model.bench import write_json
     from model.movielens import bench_table, run_bench

@@ -296,8 +296,8 @@ class SequentialKNN:
 
 
 def member_seeds(config: TrainConfig, members: int) -> list[int]:
-    """The configuration's own seed first, so the first member is the single-network row."""
-    return [config.seed, *range(1, members)]
+    """The configuration's own seed first, so the first member is the single-network row; then 1, 2, ..."""
+    return [config.seed, *[seed for seed in range(1, members + 1) if seed != config.seed][: members - 1]]
 
 
 def stage_scorers(task: Task, config: TrainConfig = MOVIELENS_CONFIG, *, members: int = ENSEMBLE_MEMBERS,

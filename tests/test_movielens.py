@@ -264,6 +264,14 @@ def test_short_bench_runs_on_real_data(tmp_path):
     assert ranking_metrics(ranks) == {k: v for k, v in rows[3].items() if k != "model"}
 
 
+def test_ensemble_members_have_distinct_seeds_the_configured_one_first():
+    from model.movielens import MOVIELENS_CONFIG, member_seeds
+
+    assert member_seeds(MOVIELENS_CONFIG.updated(seed=42), 5) == [42, 1, 2, 3, 4]
+    assert member_seeds(MOVIELENS_CONFIG.updated(seed=2), 4) == [2, 1, 3, 4]
+    assert member_seeds(MOVIELENS_CONFIG, 1) == [MOVIELENS_CONFIG.seed]
+
+
 def test_empty_split_and_empty_ensemble_are_refused(tmp_path):
     (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,10,4,5\n1,11,4,6\n")
     with pytest.raises(DataError, match="three ratings"):
