@@ -20,6 +20,16 @@ from model.sessions import Sessions, session_parallel
 CUTOFFS = (1, 5, 20)
 
 
+def hit_rate(ranks: np.ndarray, k: int) -> float:
+    """Share of targets ranked in the top k (recall@k with one target per case)."""
+    return float(np.mean(ranks <= k))
+
+
+def mrr(ranks: np.ndarray, k: int) -> float:
+    """Mean reciprocal rank, 0 for targets ranked below k."""
+    return float(np.mean(np.where(ranks <= k, 1.0 / ranks, 0.0)))
+
+
 @dataclass(frozen=True)
 class Metrics:
     accuracy_at_1: float
@@ -33,10 +43,10 @@ class Metrics:
         if len(ranks) == 0:
             return cls(0.0, 0.0, 0.0, 0.0, 0)
         return cls(
-            accuracy_at_1=float(np.mean(ranks == 1)),
-            recall_at_5=float(np.mean(ranks <= 5)),
-            recall_at_20=float(np.mean(ranks <= 20)),
-            mrr_at_20=float(np.mean(np.where(ranks <= 20, 1.0 / ranks, 0.0))),
+            accuracy_at_1=hit_rate(ranks, 1),
+            recall_at_5=hit_rate(ranks, 5),
+            recall_at_20=hit_rate(ranks, 20),
+            mrr_at_20=mrr(ranks, 20),
             targets=int(len(ranks)),
         )
 

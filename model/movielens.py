@@ -29,7 +29,7 @@ from model import checkpoint
 from model.baselines import MostPopular
 from model.config import TrainConfig
 from model.data import FORMATS, ITEM, SESSION, DataError, data_dir, load_sessions
-from model.evaluate import pessimistic_rank
+from model.evaluate import hit_rate, mrr, pessimistic_rank
 from model.scoring import PAD, EnsembleScorer, GRU4RecScorer, Scorer
 from model.sessions import Sessions
 from model.train import train
@@ -244,10 +244,10 @@ def ranking_metrics(ranks: np.ndarray) -> dict[str, float | int]:
     if len(ranks) == 0:
         return {"hr@10": 0.0, "ndcg@10": 0.0, "recall@20": 0.0, "mrr@20": 0.0, "users": 0}
     return {
-        "hr@10": float(np.mean(ranks <= 10)),
+        "hr@10": hit_rate(ranks, 10),
         "ndcg@10": float(np.mean(np.where(ranks <= 10, 1.0 / np.log2(ranks + 1.0), 0.0))),
-        "recall@20": float(np.mean(ranks <= 20)),
-        "mrr@20": float(np.mean(np.where(ranks <= 20, 1.0 / ranks, 0.0))),
+        "recall@20": hit_rate(ranks, 20),
+        "mrr@20": mrr(ranks, 20),
         "users": len(ranks),
     }
 
