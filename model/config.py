@@ -27,6 +27,7 @@ class TrainConfig:
     n_sample: int = 2048  # extra negatives shared by the batch, drawn by popularity**sample_alpha
     sample_alpha: float = 0.5
     logq: float = 0.0  # weight of the log-popularity correction of cross-entropy
+    exclude_seen: bool = False  # a row's earlier items are no negatives: for data that never repeats an item (MovieLens)
     bpreg: float = 1.0  # score regularisation of BPR-max
     elu: float = 0.5  # ELU(alpha) on the scores before a ranking loss; 0 = none
     # optimisation
@@ -36,6 +37,7 @@ class TrainConfig:
     batch_size: int = 32
     epochs: int = 10
     seed: int = 42
+    jitter: float = 0.0  # each epoch moves every click by up to this many places in its session (augmentation); 0 = none
     # data
     vocab: str = "train"  # item vocabulary: what a live system can know, or train+test as the course lab
     session_timeout: float = 0.0  # seconds; a longer pause starts a fresh state; 0 = never

@@ -9,7 +9,7 @@ target is seen exactly once in training and in evaluation.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,18 @@ class Sessions:
     @property
     def n_targets(self) -> int:
         return len(self.items) - self.n_sessions
+
+
+def jitter_order(sessions: Sessions, window: float, rng: np.random.Generator) -> Sessions:
+    """The clicks with each moved by up to ``window`` places, never past a fresh start.
+
+    A data augmentation for data whose order within a few steps is noise, such
+    as a user who rates a batch of movies at one sitting: each epoch sees
+    another plausible order, and the network learns what comes *near* an item.
+    """
+    stretch = np.cumsum(sessions.fresh)
+    key = np.arange(len(sessions.items)) + rng.uniform(0.0, window, len(sessions.items))
+    return replace(sessions, items=sessions.items[np.lexsort((key, stretch))])
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from model.losses import LOSSES, bpr_max
 from model.network import GRU4Rec, NetworkConfig
 from model.optim import AdagradM
 from model.sampling import PopularitySampler
-from model.sessions import Sessions, session_parallel
+from model.sessions import Sessions, jitter_order, session_parallel
 
 
 @dataclass
@@ -49,13 +49,19 @@ class Objective:
         self.log_pop = pop.log()  # in-batch targets come from the data's own popularity
         self.log_sample_pop = config.sample_alpha * self.log_pop
 
-    def __call__(self, net: GRU4Rec, inputs: torch.Tensor, hidden: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The loss of one step, and the new hidden state."""
+    def __call__(self, net: GRU4Rec, inputs: torch.Tensor, hidden: torch.Tensor, targets: torch.Tensor,
+                 seen: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of one step, and the new hidden state.
+
+        ``seen`` ([B, items] bool) marks each row's items so far: they are not negatives.
+        """
         if self.config.full_softmax:
             output, hidden = net.step(inputs, hidden)
             scores = net.score(output)
             positive = targets
             negative = torch.ones_like(scores, dtype=torch.bool).scatter_(1, targets[:, None], False)
+            if seen is not None:
+                negative &= ~seen
         else:
             sample = self.sampler.draw() if self.sampler else targets[:0]
             columns = torch.cat([targets, sample])
@@ -67,11 +73,16 @@ class Objective:
                 positive = inverse[: len(targets)]
                 log_counts = counts.log()
                 scores = (scores + log_counts).scatter_add(1, positive[:, None], -log_counts[positive][:, None])
+                if seen is not None:
+                    seen_columns = seen[:, columns].scatter_(1, positive[:, None], False)
+                    scores = scores.masked_fill(seen_columns, float("-inf"))
                 return F.cross_entropy(scores, positive), hidden
             else:
                 scores, hidden = net(inputs, hidden, columns)
                 positive = torch.arange(len(targets))
                 negative = columns[None, :] != targets[:, None]
+                if seen is not None:
+                    negative &= ~seen[:, columns]
             if self.config.logq > 0 and self.config.loss == "cross-entropy":
                 log_q = torch.cat([self.log_pop[targets], self.log_sample_pop[sample]])
                 scores = scores - self.config.logq * log_q
@@ -102,15 +113,22 @@ def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec
     optimizer = make_optimizer(config, net)
     log = TrainLog()
     start = time.perf_counter()
+    rng = np.random.default_rng(config.seed)
     for epoch in range(config.epochs):
+        epoch_sessions = jitter_order(sessions, config.jitter, rng) if config.jitter > 0 else sessions
         total, seen = 0.0, 0
         bar = tqdm(total=sessions.n_targets, desc=f"{label}epoch {epoch + 1}/{config.epochs}", unit="ev", disable=not progress, leave=False)
         hidden = net.init_hidden(config.batch_size)
-        for step in session_parallel(sessions, config.batch_size):
+        rated = torch.zeros(config.batch_size, n_items, dtype=torch.bool) if config.exclude_seen else None
+        for step in session_parallel(epoch_sessions, config.batch_size):
             if step.keep is not None:
                 hidden = hidden[step.keep]
             hidden = hidden[: len(step.inputs)].detach().masked_fill(step.fresh[:, None], 0.0)
-            loss, hidden = objective(net, step.inputs, hidden, step.targets)
+            if rated is not None:
+                rated = rated[step.keep] if step.keep is not None else rated[: len(step.inputs)]
+                rated[step.fresh] = False
+                rated[torch.arange(len(step.inputs)), step.inputs] = True
+            loss, hidden = objective(net, step.inputs, hidden, step.targets, rated)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -107,3 +107,61 @@ def test_training_resets_the_state_at_session_starts(monkeypatch):
     rows_fresh = np.concatenate([step.fresh.numpy() for step in session_parallel(s, 2)])
     rows_zero = np.concatenate([(h.abs().sum(1) == 0).numpy() for h in seen])
     assert rows_zero.tolist() == rows_fresh.tolist()
+
+
+def test_jitter_moves_clicks_only_a_few_places_and_never_past_a_fresh_start():
+    from model.sessions import jitter_order
+
+    n = 400
+    fresh = np.zeros(n, dtype=bool)
+    fresh[[0, 150, 151, 300]] = True
+    s = Sessions(np.arange(n), np.array([0, 150, 300, n]), fresh, np.arange(3))
+    moved = jitter_order(s, 3.0, np.random.default_rng(0))
+    assert moved.items.tolist() != s.items.tolist()
+    assert np.abs(moved.items - np.arange(n)).max() <= 3
+    for start, end in [(0, 150), (151, 300), (300, n)]:  # 150 is a one-click stretch of state
+        assert sorted(moved.items[start:end]) == list(range(start, end))
+    assert jitter_order(s, 1.0, np.random.default_rng(0)).items.tolist() == s.items.tolist()  # under one place: no swap
+
+
+def test_excluding_seen_items_hands_each_row_exactly_its_session_so_far(monkeypatch):
+    from model import train as training
+
+    # every item belongs to one session, so an input tells which session a row is in and how far
+    frame = toy_frame([(s, f"{s}{i}", 10 * k + i) for k, (s, n) in enumerate([("a", 6), ("b", 2), ("c", 4), ("d", 5), ("e", 3)]) for i in range(n)])
+    vocab = Vocabulary(frame.item_id)
+    sessions = Sessions.from_frame(frame, vocab)
+    ids = frame.item_id.tolist()
+    prefix = {vocab.index(x): {vocab.index(y) for y in ids if y[0] == x[0] and int(y[1:]) <= int(x[1:])} for x in ids}
+    calls = []
+    real = training.Objective.__call__
+
+    def recording(self, net, inputs, hidden, targets, seen=None):
+        calls.append((inputs.tolist(), [set(row.nonzero().flatten().tolist()) for row in seen]))
+        return real(self, net, inputs, hidden, targets, seen)
+
+    monkeypatch.setattr(training.Objective, "__call__", recording)
+    train(PRESETS["official"].updated(layers=[4], n_sample=3, batch_size=2, epochs=1, exclude_seen=True), sessions, len(vocab), progress=False)
+    assert sum(len(inputs) for inputs, _ in calls) == sessions.n_targets
+    assert all(seen == [prefix[i] for i in inputs] for inputs, seen in calls)
+
+
+@pytest.mark.parametrize("logq", [0.0, 1.0])
+def test_seen_items_are_no_negatives(logq):
+    from model.losses import cross_entropy
+    from model.train import Objective, build_network
+
+    config = PRESETS["official"].updated(layers=[8], n_sample=4, logq=logq, sample_alpha=0.0)
+    net = build_network(config, 10)
+    objective = Objective(config, np.ones(10, dtype=np.int64), torch.Generator().manual_seed(0))
+    objective.sampler.draw = lambda: torch.tensor([3, 7, 2, 9])
+    inputs, targets, hidden = torch.tensor([2, 5]), torch.tensor([1, 4]), torch.randn(2, 8)
+    seen = torch.zeros(2, 10, dtype=torch.bool)
+    seen[0, [2, 7]] = True  # row 0 has had items 2 and 7: neither counts against its target
+    masked, _ = objective(net, inputs, hidden, targets, seen)
+    plain, _ = objective(net, inputs, hidden, targets)
+    columns = torch.cat([targets, torch.tensor([3, 7, 2, 9])])
+    scores, _ = net(inputs, hidden, columns)
+    negative = (columns[None, :] != targets[:, None]) & ~seen[:, columns]
+    assert torch.allclose(masked, cross_entropy(scores, torch.arange(2), negative), atol=1e-6)  # uniform samples: logQ is a constant shift
+    assert masked < plain
