@@ -58,6 +58,8 @@ class TrainConfig:
             problems.append("layers must be positive sizes, e.g. 100 or 100,100")
         if self.batch_size < 1 or self.epochs < 0 or self.lr <= 0:
             problems.append("batch_size >= 1, epochs >= 0 and lr > 0 are required")
+        if self.jitter < 0:
+            problems.append("jitter must be >= 0")
         if not 0.0 <= self.history_weight <= 1.0 or not 0.0 < self.history_decay <= 1.0:
             problems.append("history_weight must lie in [0, 1] and history_decay in (0, 1]")
         if problems:

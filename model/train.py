@@ -116,19 +116,19 @@ def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec
     rng = np.random.default_rng(config.seed)
     for epoch in range(config.epochs):
         epoch_sessions = jitter_order(sessions, config.jitter, rng) if config.jitter > 0 else sessions
-        total, seen = 0.0, 0
+        total, counted = 0.0, 0
         bar = tqdm(total=sessions.n_targets, desc=f"{label}epoch {epoch + 1}/{config.epochs}", unit="ev", disable=not progress, leave=False)
         hidden = net.init_hidden(config.batch_size)
-        rated = torch.zeros(config.batch_size, n_items, dtype=torch.bool) if config.exclude_seen else None
+        seen = torch.zeros(config.batch_size, n_items, dtype=torch.bool) if config.exclude_seen else None
         for step in session_parallel(epoch_sessions, config.batch_size):
             if step.keep is not None:
                 hidden = hidden[step.keep]
             hidden = hidden[: len(step.inputs)].detach().masked_fill(step.fresh[:, None], 0.0)
-            if rated is not None:
-                rated = rated[step.keep] if step.keep is not None else rated[: len(step.inputs)]
-                rated[step.fresh] = False
-                rated[torch.arange(len(step.inputs)), step.inputs] = True
-            loss, hidden = objective(net, step.inputs, hidden, step.targets, rated)
+            if seen is not None:
+                seen = seen[step.keep] if step.keep is not None else seen[: len(step.inputs)]
+                seen[step.fresh] = False
+                seen[torch.arange(len(step.inputs)), step.inputs] = True
+            loss, hidden = objective(net, step.inputs, hidden, step.targets, seen)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -136,13 +136,13 @@ def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec
             if not np.isfinite(value):
                 raise FloatingPointError(f"training diverged in epoch {epoch + 1} (loss {value}); lower the learning rate")
             total += value * len(step.inputs)
-            seen += len(step.inputs)
+            counted += len(step.inputs)
             bar.update(len(step.inputs))
             if bar.n % 2048 < len(step.inputs):
-                bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+                bar.set_postfix(loss=f"{total / counted:.4f}", refresh=False)
         bar.close()
-        log.epoch_loss.append(total / max(seen, 1))
-        log.events += seen
+        log.epoch_loss.append(total / max(counted, 1))
+        log.events += counted
     log.seconds = time.perf_counter() - start
     net.sparse_gradients(False)
     net.eval()

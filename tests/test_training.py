@@ -114,3 +114,17 @@ def test_deduplicated_cross_entropy_equals_the_loss_over_every_sampled_column():
     scores, _ = net(inputs, hidden, columns)
     slow = cross_entropy(scores, torch.arange(3), columns[None, :] != targets[:, None])
     assert torch.allclose(fast, slow, atol=1e-6)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"loss": "hinge"}, "loss must be one of"),
+    ({"layers": [0]}, "layers must be positive"),
+    ({"jitter": -1.0}, "jitter must be >= 0"),
+    ({"history_weight": 1.5}, "history_weight must lie in [0, 1]"),
+])
+def test_a_bad_configuration_is_one_clear_error(change, message):
+    from model.data import DataError
+
+    with pytest.raises(DataError, match="invalid configuration") as error:
+        PRESETS["official"].updated(**change)
+    assert message in str(error.value)
