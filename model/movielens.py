@@ -40,7 +40,7 @@ RATING = "rating"
 Stage = Literal["valid", "test"]
 _PART = {"train": 0, "valid": 1, "test": 2}
 TRAIN_PIECE_LEN = 200  # GRU4Rec trains on users' histories cut into pieces this long (``split_long``)
-ENSEMBLE_MEMBERS = 5  # GRU4Rec networks averaged in the bench's ensemble row; chosen on validation
+ENSEMBLE_MEMBERS = 5  # GRU4Rec networks averaged in the bench's ensemble row; chosen on validation (before the jitter)
 
 # Chosen on the validation targets only (three ratings before the last per
 # user; see the README): sampled cross-entropy with uniform negatives and logQ
