@@ -29,11 +29,13 @@ from replay.producer import replay
 from replay.source import load_stream
 from stream.keys import Keys
 from stream.metrics import Counts, OnlineMetrics
-from stream.monitor import metrics_table
+from stream.monitor import RateMeter, metrics_table
 from stream.pipeline import RecommendationReader, WorkerProcess
 from stream.registry import ModelRegistry
 from stream.serving import connect_redis
 from stream.settings import Settings
+
+RATE_WINDOW_S = 2.0  # the live events/s covers at least this many seconds, as `sessionrec monitor`'s refresh
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ async def run_demo(settings: Settings, csv: Path, fmt: str, pacing: Pacing, limi
     try:
         async with RecommendationReader(settings) as reader:
             sending = asyncio.create_task(replay(frame, topic=settings.clicks_topic, kafka_kwargs=settings.kafka_client_kwargs(), pacing=pacing, progress=False))
-            last_clicks, last_time = 0, time.monotonic()
+            meter = RateMeter(RATE_WINDOW_S, time.monotonic(), (await metrics.total()).clicks)
             with Live(console=console, refresh_per_second=4, transient=False) as live:
                 while len(reader.received) < len(frame):
                     if time.monotonic() - started > timeout_s:
@@ -83,8 +85,7 @@ async def run_demo(settings: Settings, csv: Path, fmt: str, pacing: Pacing, limi
                     check()
                     await reader.poll(timeout_ms=250)
                     total, now = await metrics.total(), time.monotonic()
-                    rate = (total.clicks - last_clicks) / max(now - last_time, 1e-9)
-                    last_clicks, last_time = total.clicks, now
+                    rate = meter.update(now, total.clicks)
                     recent = sum_counts(c for _, c in await metrics.buckets(time.time() - 60, time.time()))
                     live.update(Group(progress_line(len(frame), total.clicks, len(reader.received), now - started),
                                       metrics_table(total, recent, rate, await registry.current())))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -56,6 +57,25 @@ async def read_snapshot(metrics: OnlineMetrics, registry: ModelRegistry, now: fl
         recent.add(counts)
     span = now - buckets[0][0] if buckets else 0.0
     return Snapshot(now, total, recent, span, await registry.current())
+
+
+class RateMeter:
+    """Clicks per second over at least the last ``window_s`` seconds of samples.
+
+    A live view polls as soon as messages arrive, often milliseconds apart; a
+    rate over one such gap shows a burst as hundreds of thousands per second.
+    """
+
+    def __init__(self, window_s: float, at: float, count: int) -> None:
+        self.window_s = window_s
+        self.samples: deque[tuple[float, int]] = deque([(at, count)])
+
+    def update(self, at: float, count: int) -> float:
+        self.samples.append((at, count))
+        while len(self.samples) > 2 and at - self.samples[1][0] >= self.window_s:
+            self.samples.popleft()
+        first_at, first_count = self.samples[0]
+        return max(count - first_count, 0) / (at - first_at) if at > first_at else 0.0
 
 
 def events_per_s(previous: Snapshot | None, current: Snapshot) -> float:

@@ -84,3 +84,14 @@ def test_table_is_reusable() -> None:
     console.print(metrics_table(total, Counts(), 12.5, "v1"))
     text = console.export_text()
     assert "0.2500" in text and "12.5" in text and "v1" in text
+
+
+def test_rate_meter_spreads_a_burst_over_its_window() -> None:
+    from stream.monitor import RateMeter
+
+    meter = RateMeter(2.0, at=0.0, count=0)
+    assert meter.update(1.0, 100) == 100.0
+    assert meter.update(1.001, 2_100) == 2_100 / 1.001  # not 2,000 clicks in one millisecond
+    assert meter.update(5.0, 2_100) == 0.0  # older samples leave once a newer one is window_s old
+    assert meter.update(6.0, 2_600) == 500 / (6.0 - 1.001)  # from the newest sample at least 2 s old
+    assert meter.update(6.0, 2_600) == 500 / (6.0 - 1.001)  # a repeated sample changes nothing
