@@ -140,7 +140,7 @@ def bench_movielens(data, min_rating, stage, valid_ratings, members, as_json, ou
     Leave-one-out by time; every model learns only from the ratings before
     the ranked one, and movies the user already rated are excluded from the
     ranking. GRU4Rec trains on one torch thread, each ensemble member in
-    turn (about 5 minutes each here).
+    turn (about 7 minutes each here).
     """
     from model.bench import write_json
     from model.movielens import bench_table, run_bench

@@ -29,7 +29,7 @@ from replay.producer import replay
 from replay.source import load_stream
 from stream.keys import Keys
 from stream.metrics import Counts, OnlineMetrics
-from stream.monitor import RateMeter, metrics_table
+from stream.monitor import RateMeter, metrics_table, read_snapshot
 from stream.pipeline import RecommendationReader, WorkerProcess
 from stream.registry import ModelRegistry
 from stream.serving import connect_redis
@@ -75,7 +75,7 @@ async def run_demo(settings: Settings, csv: Path, fmt: str, pacing: Pacing, limi
     try:
         async with RecommendationReader(settings) as reader:
             sending = asyncio.create_task(replay(frame, topic=settings.clicks_topic, kafka_kwargs=settings.kafka_client_kwargs(), pacing=pacing, progress=False))
-            meter = RateMeter(RATE_WINDOW_S, time.monotonic(), (await metrics.total()).clicks)
+            meter = RateMeter(RATE_WINDOW_S, time.time(), (await metrics.total()).clicks)
             with Live(console=console, refresh_per_second=4, transient=False) as live:
                 while len(reader.received) < len(frame):
                     if time.monotonic() - started > timeout_s:
@@ -84,11 +84,10 @@ async def run_demo(settings: Settings, csv: Path, fmt: str, pacing: Pacing, limi
                         sending.result()  # a failed replay ends the demo with its error
                     check()
                     await reader.poll(timeout_ms=250)
-                    total, now = await metrics.total(), time.monotonic()
-                    rate = meter.update(now, total.clicks)
-                    recent = sum_counts(c for _, c in await metrics.buckets(time.time() - 60, time.time()))
-                    live.update(Group(progress_line(len(frame), total.clicks, len(reader.received), now - started),
-                                      metrics_table(total, recent, rate, await registry.current())))
+                    snapshot = await read_snapshot(metrics, registry)
+                    rate = meter.update(snapshot.at, snapshot.total.clicks)
+                    live.update(Group(progress_line(len(frame), snapshot.total.clicks, len(reader.received), time.monotonic() - started),
+                                      metrics_table(snapshot.total, snapshot.recent, rate, snapshot.version)))
             await sending
             online, versions = await metrics.total(), await registry.history()
     finally:
@@ -96,13 +95,6 @@ async def run_demo(settings: Settings, csv: Path, fmt: str, pacing: Pacing, limi
             proc.stop()
         await redis.aclose()
     return DemoResult(len(frame), len(reader.received), time.monotonic() - started, online, offline_report(settings, frame), versions)
-
-
-def sum_counts(parts) -> Counts:  # noqa: ANN001 - an iterable of Counts
-    total = Counts()
-    for part in parts:
-        total.add(part)
-    return total
 
 
 def progress_line(clicks: int, applied: int, received: int, seconds: float) -> str:
