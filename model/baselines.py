@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from model.scoring import history_scores
-from model.sessions import Sessions
+from sessionrec.model.scoring import history_scores
+from sessionrec.model.sessions import Sessions
 
 
 class _Stateless:

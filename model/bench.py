@@ -16,13 +16,13 @@ from typing import Any
 
 import torch
 
-from model.baselines import ItemKNN, MostPopular, RepeatHistory
-from model.config import PRESETS, TrainConfig
-from model.evaluate import Report, rank_targets
-from model.protocol import PROTOCOLS, Split, evaluation_sessions, training_vocab
-from model.scoring import GRU4RecScorer, Scorer
-from model.sessions import Sessions
-from model.train import train
+from sessionrec.model.baselines import ItemKNN, MostPopular, RepeatHistory
+from sessionrec.model.config import PRESETS, TrainConfig
+from sessionrec.model.evaluate import Report, rank_targets
+from sessionrec.model.protocol import PROTOCOLS, Split, evaluation_sessions, training_vocab
+from sessionrec.model.scoring import GRU4RecScorer, Scorer
+from sessionrec.model.sessions import Sessions
+from sessionrec.model.train import train
 
 SERVING_FIELDS = {"history_weight", "history_decay", "history_len"}
 

@@ -18,11 +18,11 @@ from typing import Any
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from model.config import TrainConfig
-from model.data import DataError
-from model.network import GRU4Rec
-from model.train import build_network
-from model.vocab import Vocabulary
+from sessionrec.model.config import TrainConfig
+from sessionrec.model.data import DataError
+from sessionrec.model.network import GRU4Rec
+from sessionrec.model.train import build_network
+from sessionrec.model.vocab import Vocabulary
 
 WEIGHTS, VOCAB, META = "model.safetensors", "vocab.json", "meta.json"
 

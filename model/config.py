@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from model.data import DataError
-from model.losses import LOSSES
+from sessionrec.model.data import DataError
+from sessionrec.model.losses import LOSSES
 
 OPTIMIZERS = ("adagrad", "adam")
 VOCABS = ("train", "train+test")

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from model.scoring import PAD, Scorer, push_history
-from model.sessions import Sessions, session_parallel
+from sessionrec.model.scoring import PAD, Scorer, push_history
+from sessionrec.model.sessions import Sessions, session_parallel
 
 CUTOFFS = (1, 5, 20)
 

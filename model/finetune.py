@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 
 
-from model.config import TrainConfig
-from model.evaluate import Report, rank_targets
-from model.network import GRU4Rec, NetworkConfig
-from model.scoring import GRU4RecScorer
-from model.sessions import Sessions
-from model.train import TrainLog, train
+from sessionrec.model.config import TrainConfig
+from sessionrec.model.evaluate import Report, rank_targets
+from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.scoring import GRU4RecScorer
+from sessionrec.model.sessions import Sessions
+from sessionrec.model.train import TrainLog, train
 
 
 def grow(net: GRU4Rec, n_items: int) -> GRU4Rec:

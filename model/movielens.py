@@ -25,15 +25,15 @@ import pandas as pd
 import torch
 from rich.table import Table
 
-from model import checkpoint
-from model.baselines import MostPopular
-from model.config import TrainConfig
-from model.data import FORMATS, ITEM, SESSION, DataError, data_dir, load_sessions
-from model.evaluate import hit_rate, mrr, pessimistic_rank
-from model.scoring import PAD, EnsembleScorer, GRU4RecScorer, Scorer
-from model.sessions import Sessions
-from model.train import train
-from model.vocab import Vocabulary
+from sessionrec.model import checkpoint
+from sessionrec.model.baselines import MostPopular
+from sessionrec.model.config import TrainConfig
+from sessionrec.model.data import FORMATS, ITEM, SESSION, DataError, data_dir, load_sessions
+from sessionrec.model.evaluate import hit_rate, mrr, pessimistic_rank
+from sessionrec.model.scoring import PAD, EnsembleScorer, GRU4RecScorer, Scorer
+from sessionrec.model.sessions import Sessions
+from sessionrec.model.train import train
+from sessionrec.model.vocab import Vocabulary
 
 DATASET = "movielens-small"
 RATING = "rating"

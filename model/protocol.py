@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from model.data import FORMATS, ITEM, Columns, DataError, data_dir, load_sessions
-from model.sessions import Sessions
-from model.vocab import Vocabulary
+from sessionrec.model.data import FORMATS, ITEM, Columns, DataError, data_dir, load_sessions
+from sessionrec.model.sessions import Sessions
+from sessionrec.model.vocab import Vocabulary
 
 PROTOCOLS = ("seed", "official")
 

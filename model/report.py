@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.table import Table
 
-from model.evaluate import Report
+from sessionrec.model.evaluate import Report
 
 console = Console(width=None if sys.stdout.isatty() else 150)  # tables stay whole when piped
 

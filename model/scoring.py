@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 import torch
 from torch.nn import functional as F
 
-from model.network import GRU4Rec
+from sessionrec.model.network import GRU4Rec
 
 PAD = -1  # empty history slot
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from model.data import SESSION, TIME, fresh_starts
-from model.vocab import Vocabulary
+from sessionrec.model.data import SESSION, TIME, fresh_starts
+from sessionrec.model.vocab import Vocabulary
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from model.config import TrainConfig
-from model.losses import LOSSES, bpr_max
-from model.network import GRU4Rec, NetworkConfig
-from model.optim import AdagradM
-from model.sampling import PopularitySampler
-from model.sessions import Sessions, jitter_order, session_parallel
+from sessionrec.model.config import TrainConfig
+from sessionrec.model.losses import LOSSES, bpr_max
+from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.optim import AdagradM
+from sessionrec.model.sampling import PopularitySampler
+from sessionrec.model.sessions import Sessions, jitter_order, session_parallel
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.data import ITEM, SESSION, TIME, DataError, columns_for, read_clicks
+from sessionrec.model.data import ITEM, SESSION, TIME, DataError, columns_for, read_clicks
 
 Click = Mapping[str, Any]  # {"session_id": str, "item_id": int | str, "ts": float}
 Record = tuple[bytes, bytes, float]  # (key, value, ts): a click ready for Kafka, its event time for pacing

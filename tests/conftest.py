@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from stream.services import start_redis, start_tansu
+from sessionrec.stream.local.servers import start_redis, start_tansu
 
 # --- real servers (session-scoped, started on first use) --------------------------------------
 # Tansu quirks that matter in tests: a consumer-group join is answered only after half the

@@ -5,11 +5,11 @@ import json
 import torch
 from click.testing import CliRunner
 
-from model import checkpoint
-from model.config import PRESETS
-from model.network import GRU4Rec, NetworkConfig
-from model.vocab import Vocabulary
-from stream.cli import main
+from sessionrec.model import checkpoint
+from sessionrec.model.config import PRESETS
+from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.vocab import Vocabulary
+from sessionrec.stream.cli.main import main
 
 
 def test_round_trip_keeps_weights_vocab_and_version(tmp_path):

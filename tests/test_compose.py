@@ -17,8 +17,8 @@ import click
 import pytest
 import yaml
 
-from stream.cli import main
-from stream.settings import PREFIX, Settings
+from sessionrec.stream.cli.main import main
+from sessionrec.stream.settings import PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = ("worker", "trainer", "replay")
@@ -147,8 +147,8 @@ def test_dockerfile() -> None:
     assert torch_pin in torch_step.split() and "--index-url https://download.pytorch.org/whl/cpu" in torch_step
     assert runs.index(torch_step) < next(k for k, i in enumerate(runs) if "pip install ." in i)
     copied = " ".join(i for i in instructions if i.startswith("COPY "))
-    for package in project["tool"]["setuptools"]["packages"]:
-        assert f"COPY {package} " in copied
+    for folder in project["tool"]["setuptools"]["package-dir"].values():
+        assert f"COPY {folder} " in copied
     assert project["project"]["readme"] in copied
     users = [i.split()[1] for i in instructions if i.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")

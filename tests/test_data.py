@@ -2,7 +2,7 @@
 
 import pytest
 
-from model.data import FORMATS, DataError, data_dir, load_sessions, read_clicks
+from sessionrec.model.data import FORMATS, DataError, data_dir, load_sessions, read_clicks
 
 
 def write(tmp_path, text, name="clicks.csv"):

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from model.baselines import ItemKNN, MostPopular, RepeatHistory
-from model.evaluate import Metrics, pessimistic_rank, rank_targets
-from model.protocol import Split, evaluation_sessions
-from model.scoring import PAD, history_scores, push_history
-from model.sessions import Sessions
-from model.vocab import Vocabulary
+from sessionrec.model.baselines import ItemKNN, MostPopular, RepeatHistory
+from sessionrec.model.evaluate import Metrics, pessimistic_rank, rank_targets
+from sessionrec.model.protocol import Split, evaluation_sessions
+from sessionrec.model.scoring import PAD, history_scores, push_history
+from sessionrec.model.sessions import Sessions
+from sessionrec.model.vocab import Vocabulary
 from tests.toy import TOY, toy_frame
 
 
@@ -71,8 +71,8 @@ def test_official_protocol_drops_items_unseen_in_training():
 
 
 def test_scorer_topk_matches_the_full_ranking_with_unknown_history_items():
-    from model.network import GRU4Rec, NetworkConfig
-    from model.scoring import GRU4RecScorer
+    from sessionrec.model.network import GRU4Rec, NetworkConfig
+    from sessionrec.model.scoring import GRU4RecScorer
 
     torch.manual_seed(3)
     net = GRU4Rec(NetworkConfig(6, layers=[5]))
@@ -91,8 +91,8 @@ def test_scorer_topk_matches_the_full_ranking_with_unknown_history_items():
 
 
 def test_ensemble_averages_the_members_log_probabilities_state_by_state():
-    from model.network import GRU4Rec, NetworkConfig
-    from model.scoring import EnsembleScorer, GRU4RecScorer
+    from sessionrec.model.network import GRU4Rec, NetworkConfig
+    from sessionrec.model.scoring import EnsembleScorer, GRU4RecScorer
 
     torch.manual_seed(5)
     a, b = GRU4RecScorer(GRU4Rec(NetworkConfig(6, layers=[4]))), GRU4RecScorer(GRU4Rec(NetworkConfig(6, layers=[3, 2])))

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from model import checkpoint
-from model.config import PRESETS
-from model.network import GRU4Rec, NetworkConfig
-from model.vocab import Vocabulary
-from stream.inference import Engine, history_matrix
+from sessionrec.model import checkpoint
+from sessionrec.model.config import PRESETS
+from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.vocab import Vocabulary
+from sessionrec.stream.worker.inference import Engine, history_matrix
 
 
 def engine_pair(device: str) -> tuple[Engine, Engine]:

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from model.losses import LOSSES, bpr, bpr_max, cross_entropy, top1, top1_max
+from sessionrec.model.losses import LOSSES, bpr, bpr_max, cross_entropy, top1, top1_max
 
 
 def sigmoid(x: float) -> float:

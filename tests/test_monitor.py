@@ -10,11 +10,11 @@ import click
 import redis
 from click.testing import CliRunner
 
-from stream.cli import Cli
-from stream.keys import Keys
-from stream.metrics import RR_SCALE, Counts
-from stream.monitor import metrics_table, monitor
-from stream.services import free_port
+from sessionrec.stream.cli.main import Cli
+from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.metrics import RR_SCALE, Counts
+from sessionrec.stream.watch.monitor import metrics_table, monitor
+from sessionrec.stream.local.servers import free_port
 
 
 def _cli() -> click.Group:
@@ -87,7 +87,7 @@ def test_table_is_reusable() -> None:
 
 
 def test_rate_meter_spreads_a_burst_over_its_window() -> None:
-    from stream.monitor import RateMeter
+    from sessionrec.stream.watch.monitor import RateMeter
 
     meter = RateMeter(2.0, at=0.0, count=0)
     assert meter.update(1.0, 100) == 100.0

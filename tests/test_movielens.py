@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from model.baselines import MostPopular
-from model.data import ITEM, SESSION, TIME, DataError
-from model.movielens import (
+from sessionrec.model.baselines import MostPopular
+from sessionrec.model.data import ITEM, SESSION, TIME, DataError
+from sessionrec.model.movielens import (
     SequentialKNN,
     bench_table,
     default_folder,
@@ -24,7 +24,7 @@ from model.movielens import (
     run_bench,
     split_long,
 )
-from model.sessions import Sessions
+from sessionrec.model.sessions import Sessions
 
 REAL = default_folder()
 needs_data = pytest.mark.skipif(not (REAL / "ratings.csv").is_file(), reason="MovieLens data not available")
@@ -237,9 +237,9 @@ def test_sequential_knn_ranks():
 
 @needs_data
 def test_short_bench_runs_on_real_data(tmp_path):
-    from model import checkpoint
-    from model.movielens import MOVIELENS_CONFIG
-    from model.scoring import GRU4RecScorer
+    from sessionrec.model import checkpoint
+    from sessionrec.model.movielens import MOVIELENS_CONFIG
+    from sessionrec.model.scoring import GRU4RecScorer
 
     quick = MOVIELENS_CONFIG.updated(layers=[32], epochs=1, n_sample=128, batch_size=128)
     rows = run_bench(stage="valid", config=quick, members=2, progress=False, save=tmp_path / "model")
@@ -265,7 +265,7 @@ def test_short_bench_runs_on_real_data(tmp_path):
 
 
 def test_ensemble_members_have_distinct_seeds_the_configured_one_first():
-    from model.movielens import MOVIELENS_CONFIG, member_seeds
+    from sessionrec.model.movielens import MOVIELENS_CONFIG, member_seeds
 
     assert member_seeds(MOVIELENS_CONFIG.updated(seed=42), 5) == [42, 1, 2, 3, 4]
     assert member_seeds(MOVIELENS_CONFIG.updated(seed=2), 4) == [2, 1, 3, 4]
@@ -286,7 +286,7 @@ def test_bench_command_prints_and_writes_the_same_rows(tiny_folder, tmp_path):
 
     from click.testing import CliRunner
 
-    from stream.cli import main
+    from sessionrec.stream.cli.main import main
 
     out = tmp_path / "bench.json"
     args = ["bench", "movielens", "--data", str(tiny_folder), "--members", "2", "--json", "--out", str(out)]

@@ -8,17 +8,17 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
 
-from model import checkpoint
-from model.config import PRESETS
-from model.data import data_dir
-from model.protocol import load_split
-from model.cli import train_checkpoint
-from replay.producer import replay
-from replay.source import load_stream
-from stream.keys import Keys
-from stream.metrics import Counts, OnlineMetrics
-from stream.pipeline import RecommendationReader, WorkerProcess
-from stream.settings import Settings
+from sessionrec.model import checkpoint
+from sessionrec.model.config import PRESETS
+from sessionrec.model.data import data_dir
+from sessionrec.model.protocol import load_split
+from sessionrec.stream.cli.offline import train_checkpoint
+from sessionrec.replay.replayer import replay
+from sessionrec.replay.source import load_stream
+from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
+from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
+from sessionrec.stream.settings import Settings
 
 CLICKS = 400
 BAD = [b"not json", b'{"session_id": "x", "ts": 1}', b'{"session_id": "x", "item_id": [1], "ts": 1}']

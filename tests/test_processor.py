@@ -7,16 +7,16 @@ import uuid
 import torch
 from redis.asyncio import Redis
 
-from model import checkpoint
-from model.config import PRESETS
-from model.network import GRU4Rec, NetworkConfig
-from model.vocab import Vocabulary
-from stream.inference import Engine
-from stream.keys import Keys
-from stream.metrics import Counts, OnlineMetrics
-from stream.processor import Processor, Record
-from stream.settings import Settings
-from stream.vocab import SharedVocabulary
+from sessionrec.model import checkpoint
+from sessionrec.model.config import PRESETS
+from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.vocab import Vocabulary
+from sessionrec.stream.worker.inference import Engine
+from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
+from sessionrec.stream.worker.processor import Processor, Record
+from sessionrec.stream.settings import Settings
+from sessionrec.stream.redis.vocabulary import SharedVocabulary
 
 N_ITEMS = 30
 

@@ -13,11 +13,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from click.testing import CliRunner
 
-from model.data import DataError, data_dir
-from replay.pacing import Pacing, bursts, parse_speed
-from replay.producer import ReplaySummary, replay
-from replay.source import encode, frame_records, load_stream, wire_item
-from stream.services import free_port
+from sessionrec.model.data import DataError, data_dir
+from sessionrec.replay.pacing import Pacing, bursts, parse_speed
+from sessionrec.replay.replayer import ReplaySummary, replay
+from sessionrec.replay.source import encode, frame_records, load_stream, wire_item
+from sessionrec.stream.local.servers import free_port
 
 TEST_CSV = data_dir() / "ecommerce" / "test_data.csv"
 
@@ -225,7 +225,7 @@ def test_unreachable_broker_is_a_one_line_connection_error() -> None:
 
 
 def test_cli_replays_and_prints_a_summary(kafka_bootstrap: str, topic_name: str) -> None:
-    from stream.cli import main
+    from sessionrec.stream.cli.main import main
 
     args = ["replay", str(TEST_CSV), "--limit", "250", "--bootstrap", kafka_bootstrap, "--topic", topic_name, "--no-progress"]
     result = CliRunner().invoke(main, args)
@@ -236,7 +236,7 @@ def test_cli_replays_and_prints_a_summary(kafka_bootstrap: str, topic_name: str)
 
 @pytest.mark.parametrize("case", ["missing column", "no broker"])
 def test_cli_bad_input_is_one_error_line(tmp_path: Path, case: str) -> None:
-    from stream.cli import main
+    from sessionrec.stream.cli.main import main
 
     if case == "missing column":
         csv, bootstrap, expected = write_csv(tmp_path / "c.csv", [(1, 2)], header="event_time,product_id"), "127.0.0.1:1", "missing column(s) user_session"

@@ -14,7 +14,7 @@ import pytest
 import redis
 from aiokafka import AIOKafkaProducer
 
-from stream.services import Service, ServiceError, free_port, live_services, local_services, start_redis, start_tansu
+from sessionrec.stream.local.servers import Service, ServiceError, free_port, live_services, local_services, start_redis, start_tansu
 
 
 def port_open(port: int) -> bool:
@@ -124,7 +124,7 @@ def process_gone(pid: int) -> bool:
 def test_servers_never_outlive_the_python_process(ending: str) -> None:
     """Left running by a program that exits (atexit) or is killed (the kernel's parent-death signal)."""
     end = "raise SystemExit(0)" if ending == "exit" else "os.kill(os.getpid(), signal.SIGKILL)"
-    script = ("import os, signal\nfrom stream.services import start_redis, start_tansu\n"
+    script = ("import os, signal\nfrom sessionrec.stream.local.servers import start_redis, start_tansu\n"
               f"t, r = start_tansu(), start_redis()\nprint(t.process.pid, r.process.pid, t.workdir, r.workdir, flush=True)\n{end}\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     fields = done.stdout.split()

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from model.config import PRESETS
-from model.evaluate import rank_targets
-from model.network import GRU4Rec, NetworkConfig
-from model.scoring import GRU4RecScorer
-from model.sessions import Sessions, session_parallel
-from model.train import train
-from model.vocab import Vocabulary
+from sessionrec.model.config import PRESETS
+from sessionrec.model.evaluate import rank_targets
+from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.scoring import GRU4RecScorer
+from sessionrec.model.sessions import Sessions, session_parallel
+from sessionrec.model.train import train
+from sessionrec.model.vocab import Vocabulary
 from tests.toy import TOY, toy_frame
 
 
@@ -110,7 +110,7 @@ def test_training_resets_the_state_at_session_starts(monkeypatch):
 
 
 def test_jitter_moves_clicks_only_a_few_places_and_never_past_a_fresh_start():
-    from model.sessions import jitter_order
+    from sessionrec.model.sessions import jitter_order
 
     n = 400
     fresh = np.zeros(n, dtype=bool)
@@ -125,7 +125,7 @@ def test_jitter_moves_clicks_only_a_few_places_and_never_past_a_fresh_start():
 
 
 def test_excluding_seen_items_hands_each_row_exactly_its_session_so_far(monkeypatch):
-    from model import train as training
+    from sessionrec.model import train as training
 
     # every item belongs to one session, so an input tells which session a row is in and how far
     frame = toy_frame([(s, f"{s}{i}", 10 * k + i) for k, (s, n) in enumerate([("a", 6), ("b", 2), ("c", 4), ("d", 5), ("e", 3)]) for i in range(n)])
@@ -148,8 +148,8 @@ def test_excluding_seen_items_hands_each_row_exactly_its_session_so_far(monkeypa
 
 @pytest.mark.parametrize("logq", [0.0, 1.0])
 def test_seen_items_are_no_negatives(logq):
-    from model.losses import cross_entropy
-    from model.train import Objective, build_network
+    from sessionrec.model.losses import cross_entropy
+    from sessionrec.model.train import Objective, build_network
 
     config = PRESETS["official"].updated(layers=[8], n_sample=4, logq=logq, sample_alpha=0.0)
     net = build_network(config, 10)

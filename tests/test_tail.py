@@ -9,12 +9,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from model.movielens import movie_titles
-from replay.producer import BatchSender, start_producer
-from stream.cli import Cli
-from stream.services import free_port
-from stream.settings import Settings
-from stream.tail import follow, format_line, tail
+from sessionrec.model.movielens import movie_titles
+from sessionrec.replay.replayer import BatchSender, start_producer
+from sessionrec.stream.cli.main import Cli
+from sessionrec.stream.local.servers import free_port
+from sessionrec.stream.settings import Settings
+from sessionrec.stream.watch.tail import follow, format_line, tail
 
 
 def _recommendation(i: int, click_time: float) -> dict:

@@ -7,15 +7,15 @@ import uuid
 import torch
 from redis.asyncio import Redis
 
-from model import checkpoint
-from model.config import PRESETS
-from model.network import GRU4Rec, NetworkConfig
-from model.vocab import Vocabulary
-from stream.keys import Keys
-from stream.registry import ModelRegistry
-from stream.settings import Settings
-from stream.trainer import SessionWindow, Trainer
-from stream.vocab import SharedVocabulary
+from sessionrec.model import checkpoint
+from sessionrec.model.config import PRESETS
+from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.vocab import Vocabulary
+from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.registry import ModelRegistry
+from sessionrec.stream.settings import Settings
+from sessionrec.stream.trainer.cycle import SessionWindow, Trainer
+from sessionrec.stream.redis.vocabulary import SharedVocabulary
 
 
 def test_window_keeps_the_most_recently_active_sessions_and_their_last_clicks():

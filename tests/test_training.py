@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from model.config import PRESETS
-from model.data import data_dir, load_sessions
-from model.losses import LOSSES
-from model.optim import AdagradM
-from model.sessions import Sessions
-from model.train import train
-from model.vocab import Vocabulary
+from sessionrec.model.config import PRESETS
+from sessionrec.model.data import data_dir, load_sessions
+from sessionrec.model.losses import LOSSES
+from sessionrec.model.optim import AdagradM
+from sessionrec.model.sessions import Sessions
+from sessionrec.model.train import train
+from sessionrec.model.vocab import Vocabulary
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_adagradm_sparse_rows_update_like_the_dense_formula(momentum):
 
 
 def test_growing_keeps_old_items_and_fine_tuning_learns_new_ones(clicks):
-    from model.finetune import fine_tune, grow, next_click_report
+    from sessionrec.model.finetune import fine_tune, grow, next_click_report
 
     sessions, n_items = clicks
     config = PRESETS["official"].updated(layers=[16], n_sample=32, epochs=1)
@@ -90,7 +90,7 @@ def test_growing_keeps_old_items_and_fine_tuning_learns_new_ones(clicks):
 
 
 def test_popularity_sampler_follows_popularity_to_the_alpha():
-    from model.sampling import PopularitySampler
+    from sessionrec.model.sampling import PopularitySampler
 
     counts = np.array([1, 4, 16, 0, 9])
     sampler = PopularitySampler(counts, alpha=0.5, n_sample=1000, generator=torch.Generator().manual_seed(0), block=200_000)
@@ -101,8 +101,8 @@ def test_popularity_sampler_follows_popularity_to_the_alpha():
 
 
 def test_deduplicated_cross_entropy_equals_the_loss_over_every_sampled_column():
-    from model.losses import cross_entropy
-    from model.train import Objective, build_network
+    from sessionrec.model.losses import cross_entropy
+    from sessionrec.model.train import Objective, build_network
 
     config = PRESETS["official"].updated(layers=[8], n_sample=6)
     net = build_network(config, 10)
@@ -123,7 +123,7 @@ def test_deduplicated_cross_entropy_equals_the_loss_over_every_sampled_column():
     ({"history_weight": 1.5}, "history_weight must lie in [0, 1]"),
 ])
 def test_a_bad_configuration_is_one_clear_error(change, message):
-    from model.data import DataError
+    from sessionrec.model.data import DataError
 
     with pytest.raises(DataError, match="invalid configuration") as error:
         PRESETS["official"].updated(**change)

@@ -10,8 +10,8 @@ import aiohttp
 import faust
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.services import free_port
-from stream.web import WorkerMetrics, register_web
+from sessionrec.stream.local.servers import free_port
+from sessionrec.stream.watch.web import WorkerMetrics, register_web
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

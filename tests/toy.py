@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from model.data import sort_sessions
+from sessionrec.model.data import sort_sessions
 
 
 def toy_frame(rows: list[tuple[str, str, float]]) -> pd.DataFrame:

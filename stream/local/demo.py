@@ -18,22 +18,22 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from model import checkpoint
-from model.data import sort_sessions
-from model.evaluate import Report, rank_targets
-from model.report import console
-from model.scoring import GRU4RecScorer
-from model.sessions import Sessions
-from replay.pacing import Pacing
-from replay.producer import replay
-from replay.source import load_stream
-from stream.keys import Keys
-from stream.metrics import Counts, OnlineMetrics
-from stream.monitor import RateMeter, metrics_table, read_snapshot
-from stream.pipeline import RecommendationReader, WorkerProcess
-from stream.registry import ModelRegistry
-from stream.serving import connect_redis
-from stream.settings import Settings
+from sessionrec.model import checkpoint
+from sessionrec.model.data import sort_sessions
+from sessionrec.model.evaluate import Report, rank_targets
+from sessionrec.model.report import console
+from sessionrec.model.scoring import GRU4RecScorer
+from sessionrec.model.sessions import Sessions
+from sessionrec.replay.pacing import Pacing
+from sessionrec.replay.replayer import replay
+from sessionrec.replay.source import load_stream
+from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
+from sessionrec.stream.watch.monitor import RateMeter, metrics_table, read_snapshot
+from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
+from sessionrec.stream.redis.registry import ModelRegistry
+from sessionrec.stream.worker.serving import connect_redis
+from sessionrec.stream.settings import Settings
 
 RATE_WINDOW_S = 2.0  # the live events/s covers at least this many seconds, as `sessionrec monitor`'s refresh
 

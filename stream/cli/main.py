@@ -5,15 +5,15 @@ from __future__ import annotations
 import click
 import torch
 
-from model.cli import bench_commands as model_bench_commands
-from model.cli import commands as model_commands
-from model.data import DataError
-from replay.cli import replay
-from stream.commands import bench_commands as stream_bench_commands
-from stream.commands import commands as stream_commands
-from stream.monitor import monitor
-from stream.settings import SettingsError
-from stream.tail import tail
+from sessionrec.stream.cli.offline import bench_commands as model_bench_commands
+from sessionrec.stream.cli.offline import commands as model_commands
+from sessionrec.model.data import DataError
+from sessionrec.stream.cli.replaying import replay
+from sessionrec.stream.cli.streaming import bench_commands as stream_bench_commands
+from sessionrec.stream.cli.streaming import commands as stream_commands
+from sessionrec.stream.watch.monitor import monitor
+from sessionrec.stream.settings import SettingsError
+from sessionrec.stream.watch.tail import tail
 
 
 class Cli(click.Group):

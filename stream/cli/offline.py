@@ -8,15 +8,15 @@ from pathlib import Path
 import click
 import torch
 
-from model import checkpoint
-from model.config import PRESETS, load_config
-from model.evaluate import rank_targets
-from model.movielens import ENSEMBLE_MEMBERS
-from model.protocol import PROTOCOLS, default_split_dir, evaluation_sessions, load_split, training_vocab
-from model.report import console, reports_table
-from model.scoring import GRU4RecScorer
-from model.sessions import Sessions
-from model.train import train as train_network
+from sessionrec.model import checkpoint
+from sessionrec.model.config import PRESETS, load_config
+from sessionrec.model.evaluate import rank_targets
+from sessionrec.model.movielens import ENSEMBLE_MEMBERS
+from sessionrec.model.protocol import PROTOCOLS, default_split_dir, evaluation_sessions, load_split, training_vocab
+from sessionrec.model.report import console, reports_table
+from sessionrec.model.scoring import GRU4RecScorer
+from sessionrec.model.sessions import Sessions
+from sessionrec.model.train import train as train_network
 
 DEFAULT_MODEL = Path("runs/model")
 
@@ -110,7 +110,7 @@ def bench_model(data, as_json, out) -> None:
     Trains GRU4Rec once on one torch thread (its speed is reported as
     train_events_per_s) and evaluates everything with the same evaluator.
     """
-    from model.bench import run_model_bench, write_json
+    from sessionrec.model.bench import run_model_bench, write_json
 
     rows, records = run_model_bench(load_split(data), progress=not as_json)
     write_json(records, out)
@@ -142,8 +142,8 @@ def bench_movielens(data, min_rating, stage, valid_ratings, members, as_json, ou
     ranking. GRU4Rec trains on one torch thread, each ensemble member in
     turn (about 7 minutes each here).
     """
-    from model.bench import write_json
-    from model.movielens import bench_table, run_bench
+    from sessionrec.model.bench import write_json
+    from sessionrec.model.movielens import bench_table, run_bench
 
     torch.set_num_threads(1)
     rows = run_bench(data, min_rating=min_rating, stage=stage, n_valid=valid_ratings, members=members, progress=not as_json, save=save)

@@ -22,15 +22,15 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
-from model.checkpoint import Checkpoint, network_from_bytes
-from model.finetune import fine_tune, next_click_report
-from model.sessions import Sessions
-from model.vocab import Vocabulary
-from replay.kafka import start_client
-from stream.keys import Keys
-from stream.registry import ModelRegistry
-from stream.settings import Settings
-from stream.vocab import SharedVocabulary
+from sessionrec.model.checkpoint import Checkpoint, network_from_bytes
+from sessionrec.model.finetune import fine_tune, next_click_report
+from sessionrec.model.sessions import Sessions
+from sessionrec.model.vocab import Vocabulary
+from sessionrec.replay.kafka.clients import start_client
+from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.registry import ModelRegistry
+from sessionrec.stream.settings import Settings
+from sessionrec.stream.redis.vocabulary import SharedVocabulary
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ import mode
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from replay.kafka import start_client
-from stream.processor import Record
-from stream.settings import Settings
-from stream.topics import ensure_topics
+from sessionrec.replay.kafka.clients import start_client
+from sessionrec.stream.worker.processor import Record
+from sessionrec.stream.settings import Settings
+from sessionrec.replay.kafka.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ import click
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from model.movielens import movie_titles
-from replay.kafka import start_client
-from stream.commands import settings_from, with_connection
-from stream.settings import Settings
+from sessionrec.model.movielens import movie_titles
+from sessionrec.replay.kafka.clients import start_client
+from sessionrec.stream.cli.streaming import settings_from, with_connection
+from sessionrec.stream.settings import Settings
 
 TOP = 5  # items shown per line
 TITLE_WIDTH = 32  # characters of a movie title shown

@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from replay.kafka import start_client
-from stream.settings import Settings
+from sessionrec.replay.kafka.clients import start_client
+from sessionrec.stream.settings import Settings
 
 
 class WorkerProcess:
@@ -32,7 +32,7 @@ class WorkerProcess:
         self.log_path = Path(tempfile.mkdtemp(prefix="sessionrec-")) / f"{name}.log"
         env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "stream.cli", command], env=env, stdout=log, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen([sys.executable, "-m", "sessionrec.stream.cli", command], env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
 
     def check(self) -> None:

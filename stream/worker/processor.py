@@ -18,14 +18,14 @@ import numpy as np
 import orjson
 from redis.asyncio import Redis
 
-from model.scoring import PAD
-from stream.clicks import Click, Rejected, dead_letter, parse
-from stream.inference import Engine, history_matrix
-from stream.keys import Keys
-from stream.metrics import Counts, OnlineMetrics
-from stream.settings import Settings
-from stream.state import SessionState
-from stream.vocab import SharedVocabulary
+from sessionrec.model.scoring import PAD
+from sessionrec.stream.worker.clicks import Click, Rejected, dead_letter, parse
+from sessionrec.stream.worker.inference import Engine, history_matrix
+from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
+from sessionrec.stream.settings import Settings
+from sessionrec.stream.redis.sessions import SessionState
+from sessionrec.stream.redis.vocabulary import SharedVocabulary
 
 # KEYS: session keys..., metrics total, metrics bucket. ARGV: ttl, bucket ttl, the state blobs
 # concatenated, their lengths (comma-separated), then (name, value) pairs of counters.

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from replay.source import wire_item
-from stream.keys import Keys
+from sessionrec.replay.source import wire_item
+from sessionrec.stream.redis.keys import Keys
 
 # KEYS: index hash, items list. ARGV: raw ids. Returns their indices, adding unseen ones.
 _ASSIGN = """

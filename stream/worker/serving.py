@@ -19,16 +19,16 @@ import torch
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from model import checkpoint
-from replay.producer import BatchSender, start_producer
-from stream.inference import Engine, pick_device
-from stream.keys import Keys
-from stream.metrics import OnlineMetrics
-from stream.processor import Outcome, Processor, Record
-from stream.registry import ModelRegistry
-from stream.settings import Settings
-from stream.vocab import SharedVocabulary
-from stream.web import record_batch
+from sessionrec.model import checkpoint
+from sessionrec.replay.replayer import BatchSender, start_producer
+from sessionrec.stream.worker.inference import Engine, pick_device
+from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.metrics import OnlineMetrics
+from sessionrec.stream.worker.processor import Outcome, Processor, Record
+from sessionrec.stream.redis.registry import ModelRegistry
+from sessionrec.stream.settings import Settings
+from sessionrec.stream.redis.vocabulary import SharedVocabulary
+from sessionrec.stream.watch.web import record_batch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -27,9 +27,9 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from tqdm import tqdm
 
-from replay.kafka import start_client
-from replay.pacing import Pacing, bursts
-from replay.source import Click, Record, encode, frame_records
+from sessionrec.replay.kafka.clients import start_client
+from sessionrec.replay.pacing import Pacing, bursts
+from sessionrec.replay.source import Click, Record, encode, frame_records
 
 
 class DeliveryError(ConnectionError):

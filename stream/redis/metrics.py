@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 
 from redis.asyncio import Redis
 
-from stream.keys import Keys
+from sessionrec.stream.redis.keys import Keys
 
 RR_SCALE = 1_000_000
 

@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from model import checkpoint
-from model.data import ITEM, SESSION, TIME
-from model.report import console
-from replay.pacing import Pacing
-from replay.producer import replay
-from stream.pipeline import RecommendationReader, WorkerProcess
-from stream.settings import Settings
+from sessionrec.model import checkpoint
+from sessionrec.model.data import ITEM, SESSION, TIME
+from sessionrec.model.report import console
+from sessionrec.replay.pacing import Pacing
+from sessionrec.replay.replayer import replay
+from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
+from sessionrec.stream.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def run_inference_bench(model_dir: str, device: str, *, batch: int = 256, steps:
     """The inference stage alone, on random sessions; compared with the CPU when run elsewhere."""
     import torch
 
-    from stream.inference import Engine, history_matrix, pick_device
+    from sessionrec.stream.worker.inference import Engine, history_matrix, pick_device
 
     blob, meta = checkpoint.to_bytes(checkpoint.load(Path(model_dir)))
     target = pick_device(device)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import faust
 
-from stream.ingress import ClickIngress, MicroBatch
-from stream.serving import Serving
-from stream.settings import Settings
-from stream.web import register_web
+from sessionrec.stream.worker.ingress import ClickIngress, MicroBatch
+from sessionrec.stream.worker.serving import Serving
+from sessionrec.stream.settings import Settings
+from sessionrec.stream.watch.web import register_web
 
 
 def create_app(settings: Settings) -> faust.App:

@@ -22,12 +22,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from stream.commands import settings_from, with_connection
-from stream.keys import Keys
-from stream.metrics import Counts, OnlineMetrics
-from stream.registry import ModelRegistry
-from stream.serving import connect_redis
-from stream.settings import Settings
+from sessionrec.stream.cli.streaming import settings_from, with_connection
+from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
+from sessionrec.stream.redis.registry import ModelRegistry
+from sessionrec.stream.worker.serving import connect_redis
+from sessionrec.stream.settings import Settings
 
 RECENT_S = 60.0  # "last minute": the time buckets that overlap it
 

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from model.checkpoint import network_from_bytes
-from model.scoring import PAD, GRU4RecScorer
+from sessionrec.model.checkpoint import network_from_bytes
+from sessionrec.model.scoring import PAD, GRU4RecScorer
 
 
 def pick_device(name: str) -> torch.device:

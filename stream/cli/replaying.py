@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from model.data import FORMATS
-from replay.pacing import Pacing, parse_speed
-from replay.producer import replay as replay_clicks
-from replay.source import load_stream
-from stream.settings import Settings
+from sessionrec.model.data import FORMATS
+from sessionrec.replay.pacing import Pacing, parse_speed
+from sessionrec.replay.replayer import replay as replay_clicks
+from sessionrec.replay.source import load_stream
+from sessionrec.stream.settings import Settings
 
 
 def _speed(ctx: click.Context, param: click.Parameter, value: str) -> float | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stream.settings import Settings
+from sessionrec.stream.settings import Settings
 
 connection_options = [
     click.option("--bootstrap", "kafka_bootstrap", default=None, metavar="HOST:PORT", help="Kafka bootstrap servers [default: $SESSIONREC_KAFKA_BOOTSTRAP or 127.0.0.1:9092]."),
@@ -40,7 +40,7 @@ def worker(loglevel: str, **overrides: object) -> None:
     """
     import faust
 
-    from stream.app import create_app
+    from sessionrec.stream.worker.app import create_app
 
     app = create_app(settings_from(**overrides))
     faust.Worker(app, loglevel=loglevel.upper(), quiet=True).execute_from_commandline()
@@ -62,8 +62,8 @@ def trainer(**overrides: object) -> None:
     import logging
     import signal
 
-    from stream.serving import connect_redis
-    from stream.trainer import run_trainer
+    from sessionrec.stream.worker.serving import connect_redis
+    from sessionrec.stream.trainer.cycle import run_trainer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s trainer: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
@@ -105,12 +105,12 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed, limit, worke
     import asyncio
     import uuid
 
-    from model.cli import ensure_checkpoint
-    from model.data import data_dir
-    from model.report import console
-    from replay.pacing import Pacing, parse_speed
-    from stream.demo import run_demo, summary_table
-    from stream.services import local_services
+    from sessionrec.stream.cli.offline import ensure_checkpoint
+    from sessionrec.model.data import data_dir
+    from sessionrec.model.report import console
+    from sessionrec.replay.pacing import Pacing, parse_speed
+    from sessionrec.stream.local.demo import run_demo, summary_table
+    from sessionrec.stream.local.servers import local_services
 
     csv = csv or data_dir() / "ecommerce" / "test_data.csv"
     own = kafka_bootstrap is None and redis_url is None
@@ -148,9 +148,9 @@ def bench_stream(kafka_bootstrap, redis_url, redis_prefix, clicks, sessions, ite
     are given, trains a model into runs/model if there is none, and runs the
     workers as separate processes.
     """
-    from model.cli import ensure_checkpoint
-    from stream.bench import print_result, run_stream_bench, write_json
-    from stream.services import local_services
+    from sessionrec.stream.cli.offline import ensure_checkpoint
+    from sessionrec.stream.local.bench import print_result, run_stream_bench, write_json
+    from sessionrec.stream.local.servers import local_services
 
     with local_services(kafka_bootstrap, redis_url) as (bootstrap, redis):
         settings = settings_from(kafka_bootstrap=bootstrap, redis_url=redis, redis_prefix=redis_prefix)
@@ -175,8 +175,8 @@ def bench_inference(model_dir, device, batch, as_json) -> None:  # noqa: ANN001
 
     import torch
 
-    from model.report import console
-    from stream.bench import inference_table, run_inference_bench
+    from sessionrec.model.report import console
+    from sessionrec.stream.local.bench import inference_table, run_inference_bench
 
     torch.set_num_threads(Settings.from_env().torch_threads)  # as a worker runs it
     result = run_inference_bench(model_dir, device, batch=batch)

@@ -12,9 +12,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from model import checkpoint
-from model.checkpoint import Checkpoint
-from stream.keys import Keys
+from sessionrec.model import checkpoint
+from sessionrec.model.checkpoint import Checkpoint
+from sessionrec.stream.redis.keys import Keys
 
 
 class ModelRegistry:

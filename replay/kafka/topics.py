@@ -12,8 +12,8 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from replay.kafka import start_client
-from stream.settings import Settings
+from sessionrec.replay.kafka.clients import start_client
+from sessionrec.stream.settings import Settings
 
 log = logging.getLogger(__name__)
 
