@@ -1,7 +1,7 @@
-"""Honest baselines, scored by the same evaluator as GRU4Rec.
+"""Honest baselines, scored by the same evaluators as GRU4Rec.
 
 None of them keeps a hidden state; each scores items from training counts or
-from the session's own history.
+from the session's own history. SequentialKNN is the MovieLens neighbour model.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from sessionrec.model.scoring import history_scores
+from sessionrec.model.scoring import PAD, history_scores
 from sessionrec.model.sessions import Sessions
 
 
@@ -61,3 +61,46 @@ class ItemKNN(_Stateless):
         known = current < self.similarity.size(0)
         rows = self.similarity[current.clamp(max=self.similarity.size(0) - 1)] * known[:, None]
         return F.pad(rows, (0, n_items - rows.size(1)))
+
+
+class SequentialKNN:
+    """Movies rated close to the user's latest movies in the training sequences.
+
+    ``near[i, j]`` counts how often j was rated within ``window`` steps after i
+    (and, with ``symmetric``, before it), each pair weighted
+    ``lag_decay ** (lag - 1)``. A user's score for j sums ``near[i, j]`` over
+    their last ``last`` movies i, the latest weighted 1 and older ones
+    ``recency ** age``; dividing by j's training count to the power
+    ``pop_norm`` tempers the pull of blockbusters.
+    """
+
+    state_size = 0
+
+    def __init__(self, train: Sessions, n_known: int, *, window: int = 5, last: int = 10, symmetric: bool = False,
+                 lag_decay: float = 1.0, recency: float = 0.7, pop_norm: float = 0.2) -> None:
+        session_of = np.repeat(np.arange(train.n_sessions), np.diff(train.offsets))
+        pairs, weights = [], []
+        for lag in range(1, window + 1):
+            same = session_of[:-lag] == session_of[lag:]
+            first, then = train.items[:-lag][same], train.items[lag:][same]
+            pairs += [np.stack([then, first]), np.stack([first, then])] if symmetric else [np.stack([then, first])]
+            weights += [np.full(int(same.sum()), lag_decay ** (lag - 1), dtype=np.float32)] * (2 if symmetric else 1)
+        # stored transposed, [later item, earlier item], so that scoring is one sparse @ dense product
+        self.near_t = torch.sparse_coo_tensor(
+            torch.from_numpy(np.concatenate(pairs, axis=1)), torch.from_numpy(np.concatenate(weights)), (n_known, n_known), check_invariants=False
+        ).coalesce()
+        counts = torch.from_numpy(np.bincount(train.items, minlength=n_known).astype(np.float32))
+        self.norm = counts.clamp(min=1.0) ** -pop_norm
+        self.last, self.recency = last, recency
+
+    def advance(self, state: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return state
+
+    def scores(self, state: torch.Tensor, history: torch.Tensor, n_items: int) -> torch.Tensor:
+        recent = history[:, -self.last :]
+        n_known = self.near_t.size(0)
+        age = torch.arange(recent.size(1) - 1, -1, -1, dtype=torch.float32)
+        rows, cols = ((recent != PAD) & (recent < n_known)).nonzero(as_tuple=True)
+        weights = torch.zeros(n_known, len(recent)).index_put_((recent[rows, cols], rows), self.recency**age[cols], accumulate=True)
+        known = torch.sparse.mm(self.near_t, weights).T * self.norm
+        return torch.nn.functional.pad(known, (0, n_items - n_known))

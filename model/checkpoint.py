@@ -19,9 +19,8 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from sessionrec.model.config import TrainConfig
-from sessionrec.model.data import DataError
+from sessionrec.model.errors import DataError
 from sessionrec.model.network import GRU4Rec
-from sessionrec.model.train import build_network
 from sessionrec.model.vocab import Vocabulary
 
 WEIGHTS, VOCAB, META = "model.safetensors", "vocab.json", "meta.json"
@@ -68,7 +67,7 @@ def to_bytes(ckpt: Checkpoint) -> tuple[bytes, dict[str, Any]]:
 
 def network_from_bytes(blob: bytes, meta: dict[str, Any]) -> tuple[GRU4Rec, TrainConfig]:
     config = TrainConfig.from_dict(meta["config"])
-    net = build_network(config, int(meta["n_items"]))
+    net = GRU4Rec(config.network, int(meta["n_items"]))
     net.load_state_dict(load_tensors(blob))
     return net.eval(), config
 

@@ -8,49 +8,28 @@ a CSV and ``"523117"`` from a JSON click name the same item everywhere.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sessionrec.model.errors import DataError
+from sessionrec.model.formats import FORMATS, Columns
+
 SESSION, ITEM, TIME = "session_id", "item_id", "ts"
-
-
-class DataError(ValueError):
-    """Input that cannot be used; the message names the file and the problem."""
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Where a file keeps the session, item and time of a click."""
-
-    session: str
-    item: str
-    time: str
-    sep: str = ","
-
-
-FORMATS: dict[str, Columns] = {
-    "ecommerce": Columns("user_session", "product_id", "event_time"),
-    "gru4rec": Columns("SessionId", "ItemId", "Time", "\t"),
-    "movielens": Columns("userId", "movieId", "timestamp"),
-}
+SHARED_DATA = Path("..") / "shared" / "data"  # beside the project folder one works in
 
 
 def data_dir() -> Path:
-    """The shared data folder beside the project root, or $SESSIONREC_DATA."""
+    """$SESSIONREC_DATA, or ../shared/data from the current directory (never a path inside the installed package)."""
     env = os.environ.get("SESSIONREC_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(env) if env else SHARED_DATA
 
 
-def columns_for(name: str) -> Columns:
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise DataError(f"unknown format {name!r}; choose one of {', '.join(FORMATS)}") from None
+def data_source() -> str:
+    """Where the default data folder came from, for error messages."""
+    env = os.environ.get("SESSIONREC_DATA")
+    return f"$SESSIONREC_DATA={env}" if env else f"{SHARED_DATA} from {Path.cwd()} ($SESSIONREC_DATA is not set)"
 
 
 def read_clicks(path: str | Path, columns: Columns = FORMATS["ecommerce"], extra: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -14,11 +14,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sessionrec.model.scoring import PAD, Scorer, push_history
+from sessionrec.model.config import ServingConfig
+from sessionrec.model.network import GRU4Rec
+from sessionrec.model.scoring import PAD, GRU4RecScorer, Scorer, push_history
 from sessionrec.model.sessions import Sessions, session_parallel
-
-CUTOFFS = (1, 5, 20)
-
 
 def hit_rate(ranks: np.ndarray, k: int) -> float:
     """Share of targets ranked in the top k (recall@k with one target per case)."""
@@ -98,3 +97,67 @@ def rank_targets(scorer: Scorer, sessions: Sessions, n_items: int, *, batch_size
     if not ranks:
         return Ranks(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
     return Ranks(np.concatenate(ranks), np.concatenate(repeat))
+
+
+def served_report(net: GRU4Rec, serving: ServingConfig, sessions: Sessions, n_items: int, *, progress: bool = False) -> Report:
+    """``net`` ranked as the stream serves it (its history blend), on every target of ``sessions``."""
+    scorer = GRU4RecScorer(net, serving.history_weight, serving.history_decay)
+    return rank_targets(scorer, sessions, n_items, history_len=serving.history_len, progress=progress).report()
+
+
+# --- ranking after a whole history (leave-one-out, as for MovieLens) --------------------------------
+
+
+def _padded(sessions: Sessions, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Items of the given sessions left-aligned in a [rows, longest] matrix, PAD after the end."""
+    starts, lengths = sessions.offsets[rows], np.diff(sessions.offsets)[rows]
+    width = int(lengths.max())
+    position = np.arange(width)[None, :]
+    inside = position < lengths[:, None]
+    items = np.where(inside, sessions.items[np.minimum(starts[:, None] + position, len(sessions.items) - 1)], PAD)
+    return torch.from_numpy(items), torch.from_numpy(lengths)
+
+
+def _last_items(items: torch.Tensor, lengths: torch.Tensor, count: int) -> torch.Tensor:
+    """The last ``count`` items of each row, most recent last, PAD-filled on the left."""
+    column = lengths[:, None] - count + torch.arange(count)[None, :]
+    return torch.where(column >= 0, items.gather(1, column.clamp(min=0)), PAD)
+
+
+def rank_after_history(scorer: Scorer, history: Sessions, targets: np.ndarray, n_items: int, *, history_len: int = 50, batch_size: int = 1024) -> np.ndarray:
+    """Pessimistic rank of each session's target after reading the whole session.
+
+    Sessions are read in batches of similar length, a shrinking prefix of the
+    batch per step, so a batch costs only its clicks. Items the session holds
+    are excluded from the ranking (-inf), the target itself never.
+    """
+    lengths = np.diff(history.offsets)
+    by_length = np.argsort(-lengths, kind="stable")
+    ranks = np.zeros(len(lengths), dtype=np.int64)
+    for chunk in np.array_split(by_length, max(1, -(-len(by_length) // batch_size))):
+        items, length = _padded(history, chunk)
+        active = (length[None, :] > torch.arange(items.size(1))[:, None]).sum(1).tolist()  # rows still reading, per step
+        state = torch.zeros(len(chunk), scorer.state_size)
+        for step, rows in enumerate(active):
+            if scorer.state_size:
+                state[:rows] = scorer.advance(state[:rows], items[:rows, step])
+        scores = scorer.scores(state, _last_items(items, length, history_len), n_items)
+        target = torch.from_numpy(targets[chunk])
+        seen = torch.zeros(len(chunk), n_items + 1, dtype=torch.bool).scatter_(1, items.masked_fill(items == PAD, n_items), True)[:, :n_items]
+        seen[torch.arange(len(chunk)), target] = False
+        ranks[chunk] = pessimistic_rank(scores.masked_fill(seen, float("-inf")), target).numpy()
+    return ranks
+
+
+def ranking_metrics(ranks: np.ndarray) -> dict[str, float | int]:
+    """HR@10 (= Recall@10 with one target per user), NDCG@10, Recall@20, MRR@20."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    if len(ranks) == 0:
+        return {"hr@10": 0.0, "ndcg@10": 0.0, "recall@20": 0.0, "mrr@20": 0.0, "users": 0}
+    return {
+        "hr@10": hit_rate(ranks, 10),
+        "ndcg@10": float(np.mean(np.where(ranks <= 10, 1.0 / np.log2(ranks + 1.0), 0.0))),
+        "recall@20": hit_rate(ranks, 20),
+        "mrr@20": mrr(ranks, 20),
+        "users": len(ranks),
+    }

@@ -12,23 +12,12 @@ click, and such items are never scored.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-
-@dataclass
-class NetworkConfig:
-    n_items: int
-    layers: list[int] = field(default_factory=lambda: [100])
-    embedding: int = 0  # 0: the input embedding is the output embedding (shared); >0: a separate one of this size
-    dropout_embed: float = 0.0
-    dropout_hidden: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from sessionrec.model.config import NetworkConfig
 
 
 def _uniform_(weight: torch.Tensor, fan_in: int, fan_out: int) -> None:
@@ -39,10 +28,12 @@ def _uniform_(weight: torch.Tensor, fan_in: int, fan_out: int) -> None:
 
 
 class GRU4Rec(nn.Module):
-    def __init__(self, config: NetworkConfig) -> None:
+    def __init__(self, config: NetworkConfig, n_items: int) -> None:
         super().__init__()
+        torch.set_flush_denormal(True)  # process-wide: denormal floats (softmax tails, tiny gradients) are ~20x slower on x86
         self.config = config
-        n, top = config.n_items, config.layers[-1]
+        self.n_items = n_items
+        n, top = n_items, config.layers[-1]
         unknown = n  # the padding row that stands for any item the model does not know
         self.item_out = nn.Embedding(n + 1, top, padding_idx=unknown)
         self.item_bias = nn.Embedding(n + 1, 1, padding_idx=unknown)
@@ -52,7 +43,7 @@ class GRU4Rec(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        n = self.config.n_items
+        n = self.n_items
         for emb in (self.item_out, self.item_in):
             if emb is not None:
                 _uniform_(emb.weight[:n], n, emb.embedding_dim)
@@ -71,10 +62,6 @@ class GRU4Rec(nn.Module):
         for emb in (self.item_out, self.item_in):
             if emb is not None:
                 emb.sparse = enabled
-
-    @property
-    def n_items(self) -> int:
-        return self.config.n_items
 
     @property
     def hidden_size(self) -> int:
@@ -119,3 +106,25 @@ class GRU4Rec(nn.Module):
         rows = self.item_out(torch.cat([items.clamp(max=self.n_items), columns]))
         output, hidden = self._recur(rows[: len(items)], hidden)
         return output @ rows[len(items) :].T + self.item_bias(columns).T, hidden
+
+    def grow(self, n_items: int) -> GRU4Rec:
+        """A copy that knows ``n_items`` items; the old ones keep their weights.
+
+        New items start as the unknown item does (all-zero rows) with the lowest
+        bias of the old ones: the session reads them as before, and they stay low
+        in the ranking until training reaches them, rather than scoring at random.
+        """
+        old = self.n_items
+        if n_items < old:
+            raise ValueError(f"cannot shrink a model of {old} items to {n_items}")
+        bigger = GRU4Rec(self.config, n_items)
+        state = bigger.state_dict()
+        for name, value in self.state_dict().items():
+            if name.startswith("item_"):  # item tables: rows 0..old-1 are items, the last row is the unknown item
+                state[name].zero_()
+                state[name][:old] = value[:old]
+            else:
+                state[name] = value.clone()
+        state["item_bias.weight"][old:n_items] = self.item_bias.weight[:old].min()
+        bigger.load_state_dict(state)
+        return bigger.eval()

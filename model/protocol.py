@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from sessionrec.model.data import FORMATS, ITEM, Columns, DataError, data_dir, load_sessions
+from sessionrec.model.config import PROTOCOLS
+from sessionrec.model.data import ITEM, data_dir, data_source, load_sessions
+from sessionrec.model.errors import DataError
+from sessionrec.model.formats import FORMATS, Columns
 from sessionrec.model.sessions import Sessions
 from sessionrec.model.vocab import Vocabulary
 
-PROTOCOLS = ("seed", "official")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,11 @@ def default_split_dir() -> Path:
 
 
 def load_split(folder: str | Path | None = None, columns: Columns = FORMATS["ecommerce"]) -> Split:
-    folder = Path(folder) if folder else default_split_dir()
+    if folder is None:
+        folder = default_split_dir()
+        if not folder.is_dir():
+            raise DataError(f"no data folder at {folder} (the default: {data_source()}); pass --data FOLDER or set SESSIONREC_DATA")
+    folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: no such data folder (expected train_data.csv and test_data.csv in it)")
     return Split(load_sessions(folder / "train_data.csv", columns), load_sessions(folder / "test_data.csv", columns), folder)

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from sessionrec.model.config import TrainConfig
 from sessionrec.model.losses import LOSSES, bpr_max
-from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.network import GRU4Rec
 from sessionrec.model.optim import AdagradM
 from sessionrec.model.sampling import PopularitySampler
 from sessionrec.model.sessions import Sessions, jitter_order, session_parallel
@@ -27,10 +27,6 @@ class TrainLog:
     @property
     def events_per_s(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
-
-
-def build_network(config: TrainConfig, n_items: int) -> GRU4Rec:
-    return GRU4Rec(NetworkConfig(n_items, list(config.layers), config.embedding, config.dropout_embed, config.dropout_hidden))
 
 
 class Objective:
@@ -105,7 +101,7 @@ def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec
     """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    net = net if net is not None else build_network(config, n_items)
+    net = net if net is not None else GRU4Rec(config.network, n_items)
     net.train()
     net.sparse_gradients(config.optimizer == "adagrad" and not config.full_softmax)
     counts = np.bincount(sessions.items, minlength=n_items)[:n_items]

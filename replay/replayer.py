@@ -1,39 +1,28 @@
 """Send clicks to Kafka as a live stream and report once the broker has them all.
 
-Throughput comes from building one record batch per partition per burst
-(aiokafka's ``create_batch``/``send_batch``) instead of one ``send()`` per
-click, which costs ~25 µs of Python each; partitions are chosen exactly as
-aiokafka's default partitioner would (murmur2 of the key), so a session's
-clicks land in one partition, in order, as with any other keyed producer.
-Deliveries are awaited in a bounded window, never one by one.
+Each burst that pacing releases becomes one record batch per partition
+(kafka.sender.BatchSender); deliveries are awaited in a bounded window,
+never one by one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any
 
 import pandas as pd
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 from tqdm import tqdm
 
-from sessionrec.replay.kafka.clients import start_client
+from sessionrec.replay.kafka.clients import start_producer
+from sessionrec.replay.kafka.connection import KafkaConnection
+from sessionrec.replay.kafka.sender import BatchSender
 from sessionrec.replay.pacing import Pacing, bursts
 from sessionrec.replay.source import Click, Record, encode, frame_records
-
-
-class DeliveryError(ConnectionError):
-    """The broker did not take every click; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -61,84 +50,12 @@ class ReplaySummary:
                 f"({self.clicks_per_s:,.0f} clicks/s){span}")
 
 
-async def start_producer(kafka_kwargs: Mapping[str, Any], **options: Any) -> AIOKafkaProducer:
-    """A started producer (acks=all), or a one-line ConnectionError naming the broker."""
-    producer = AIOKafkaProducer(**kafka_kwargs, acks="all", **options)
-    await start_client(producer, kafka_kwargs.get("bootstrap_servers", "?"))
-    return producer
-
-
-class BatchSender:
-    """Keyed records to one topic: one record batch per partition per call, deliveries awaited in a window.
-
-    ``send`` returns once its batches are handed to the producer; ``flush``
-    once the broker acknowledged everything sent so far, or everything up to a
-    count of ``shipped`` batches. ``on_delivered`` hears how many records each
-    acknowledged batch carried.
-    """
-
-    def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: list[int], *, max_pending: int = 64,
-                 on_delivered: Callable[[int], None] | None = None) -> None:
-        self.producer = producer
-        self.topic = topic
-        self.max_pending = max_pending
-        self.on_delivered = on_delivered
-        self._route = _Router(partitions)
-        self._pending: deque[tuple[asyncio.Future[Any], int, int, int]] = deque()  # (delivery, partition, records, serial)
-        self.shipped = 0  # batches handed to the producer so far
-
-    @classmethod
-    async def create(cls, producer: AIOKafkaProducer, topic: str, **options: Any) -> BatchSender:
-        return cls(producer, topic, await _partitions(producer, topic), **options)
-
-    async def send(self, records: Iterable[tuple[bytes, bytes]]) -> None:
-        batches: dict[int, list[Any]] = {}  # partition -> [builder, count]
-        for key, value in records:
-            partition = self._route(key)
-            slot = batches.get(partition)
-            if slot is None:
-                slot = batches[partition] = [self.producer.create_batch(), 0]
-            if slot[0].append(key=key, value=value, timestamp=None) is None:  # full: ship it, start the next
-                await self._ship(slot[0], partition, slot[1])
-                slot[0], slot[1] = self.producer.create_batch(), 0
-                if slot[0].append(key=key, value=value, timestamp=None) is None:
-                    raise DeliveryError(f"a record of key {key.decode(errors='replace')!r} is larger than a whole batch")
-            slot[1] += 1
-        for partition, (batch, count) in batches.items():
-            await self._ship(batch, partition, count)
-        await self._settle(block=False)
-
-    async def flush(self, until: int | None = None) -> None:
-        """Wait for the deliveries of all batches, or of the first ``until`` ever shipped."""
-        await self._settle(block=True, until=self.shipped if until is None else until)
-
-    async def _ship(self, batch: Any, partition: int, count: int) -> None:
-        try:
-            future = await self.producer.send_batch(batch, self.topic, partition=partition)
-        except KafkaError as exc:
-            raise DeliveryError(f"Kafka did not take records for {self.topic}[{partition}]: {exc!r}") from None
-        self.shipped += 1
-        self._pending.append((future, partition, count, self.shipped))
-
-    async def _settle(self, block: bool, until: int = 0) -> None:
-        """Collect finished deliveries; wait for the oldest while too many are open (or up to ``until``, when ``block``)."""
-        pending = self._pending
-        while pending and ((block and pending[0][3] <= until) or len(pending) > self.max_pending or pending[0][0].done()):
-            future, partition, count, _ = pending.popleft()
-            try:
-                await future
-            except KafkaError as exc:
-                raise DeliveryError(f"Kafka did not take {count} records for {self.topic}[{partition}]: {exc!r}") from None
-            if self.on_delivered:
-                self.on_delivered(count)
-
-
-async def replay(clicks: pd.DataFrame | Iterable[Click], *, topic: str, kafka_kwargs: Mapping[str, Any], pacing: Pacing = Pacing(),
+async def replay(clicks: pd.DataFrame | Iterable[Click], *, topic: str, kafka: KafkaConnection, pacing: Pacing = Pacing(),
                  progress: bool = True, max_burst: int = 4096, max_pending: int = 64, max_batch_bytes: int = 256 * 1024) -> ReplaySummary:
     """Send ``clicks`` (a canonical frame or wire click dicts, in stream order) to ``topic``.
 
     Returns only after the broker acknowledged every click (acks=all); a
-    failed delivery raises :class:`DeliveryError`, an unreachable broker
+    failed delivery raises ``DeliveryError``, an unreachable broker
     :class:`ConnectionError`. ``max_pending`` bounds the batches in flight.
     Batches are built here per burst, so a linger would only delay them.
     """
@@ -148,7 +65,7 @@ async def replay(clicks: pd.DataFrame | Iterable[Click], *, topic: str, kafka_kw
     else:
         total = _len_or_none(clicks)
         records = map(encode, clicks)
-    producer = await start_producer(kafka_kwargs, linger_ms=0, max_batch_size=max_batch_bytes)
+    producer = await start_producer(kafka, linger_ms=0, max_batch_size=max_batch_bytes)
     bar = tqdm(total=total, unit="click", unit_scale=True, desc=f"replay → {topic}", disable=not progress, smoothing=0.1)
     stats = _Stats()
     try:
@@ -182,34 +99,6 @@ class _Stats:
         low, high = min(times), max(times)
         self.first_ts = low if self.first_ts is None else min(self.first_ts, low)
         self.last_ts = high if self.last_ts is None else max(self.last_ts, high)
-
-
-class _Router:
-    """Key → partition as aiokafka's DefaultPartitioner does, cached per session (murmur2 in pure Python is slow)."""
-
-    def __init__(self, partitions: list[int], cache_size: int = 1 << 20) -> None:
-        self._partitions = partitions
-        self._partitioner = DefaultPartitioner()
-        self._cache: dict[bytes, int] = {}
-        self._cache_size = cache_size
-
-    def __call__(self, key: bytes) -> int:
-        partition = self._cache.get(key)
-        if partition is None:
-            if len(self._cache) >= self._cache_size:
-                self._cache.clear()
-            partition = self._cache[key] = self._partitioner(key, self._partitions, self._partitions)
-        return partition
-
-
-async def _partitions(producer: AIOKafkaProducer, topic: str) -> list[int]:
-    try:
-        found = await producer.partitions_for(topic)
-    except KafkaError as exc:
-        raise DeliveryError(f"topic {topic!r} is not available on Kafka ({exc!r})") from None
-    if not found:
-        raise DeliveryError(f"topic {topic!r} has no partitions on Kafka")
-    return sorted(found)
 
 
 def _len_or_none(clicks: Iterable[Click]) -> int | None:

@@ -17,7 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sessionrec.model.data import ITEM, SESSION, TIME, DataError, columns_for, read_clicks
+from sessionrec.model.data import ITEM, SESSION, TIME, read_clicks
+from sessionrec.model.errors import DataError
+from sessionrec.model.formats import columns_for
+from sessionrec.replay.kafka.wire import is_int_text
 
 Click = Mapping[str, Any]  # {"session_id": str, "item_id": int | str, "ts": float}
 Record = tuple[bytes, bytes, float]  # (key, value, ts): a click ready for Kafka, its event time for pacing
@@ -40,17 +43,6 @@ def order_by_time(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(TIME, kind="stable").reset_index(drop=True)
 
 
-def wire_item(raw: str) -> int | str:
-    """An item id as it goes on the wire: an int when the text is one that reads back as the same text."""
-    return int(raw) if _is_int_text(raw) else raw
-
-
-def frame_clicks(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
-    """Wire clicks (dicts) from a canonical frame (session_id, item_id, ts), in frame order."""
-    for session, item, ts in zip(frame[SESSION].tolist(), frame[ITEM].tolist(), frame[TIME].tolist(), strict=True):
-        yield {"session_id": str(session), "item_id": wire_item(str(item)), "ts": float(ts)}
-
-
 def frame_records(frame: pd.DataFrame) -> Iterator[Record]:
     """Encoded clicks from a canonical frame, in frame order (the fast path for files)."""
     missing = [c for c in (SESSION, ITEM, TIME) if c not in frame.columns]
@@ -60,7 +52,7 @@ def frame_records(frame: pd.DataFrame) -> Iterator[Record]:
     if not np.isfinite(times).all():
         raise DataError(f"click frame has a non-finite {TIME!r} on row {int(np.flatnonzero(~np.isfinite(times))[0]) + 1}")
     for session, item, ts in zip(frame[SESSION].astype(str).tolist(), frame[ITEM].astype(str).tolist(), times.tolist(), strict=True):
-        yield _record(session, item if _is_int_text(item) else _json_str(item), ts)
+        yield _record(session, item if is_int_text(item) else _json_str(item), ts)
 
 
 def encode(click: Click) -> Record:
@@ -81,9 +73,3 @@ def encode(click: Click) -> Record:
 
 def _record(session: str, item_json: str, ts: float) -> Record:
     return session.encode(), f'{{"session_id":{_json_str(session)},"item_id":{item_json},"ts":{ts!r}}}'.encode(), ts
-
-
-def _is_int_text(text: str) -> bool:
-    """ASCII digits without a leading zero (or "0"), optionally negative: int() and back gives the same text."""
-    digits = text[1:] if text.startswith("-") else text
-    return digits.isascii() and digits.isdigit() and (digits == "0" or digits[0] != "0") and text != "-0"

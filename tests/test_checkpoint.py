@@ -7,13 +7,14 @@ from click.testing import CliRunner
 
 from sessionrec.model import checkpoint
 from sessionrec.model.config import PRESETS
-from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.config import NetworkConfig
+from sessionrec.model.network import GRU4Rec
 from sessionrec.model.vocab import Vocabulary
 from sessionrec.stream.cli.main import main
 
 
 def test_round_trip_keeps_weights_vocab_and_version(tmp_path):
-    net = GRU4Rec(NetworkConfig(3, layers=[4, 5], embedding=2))
+    net = GRU4Rec(NetworkConfig(layers=[4, 5], embedding=2), 3)
     ckpt = checkpoint.Checkpoint(net=net, config=PRESETS["official"].updated(layers=[4, 5], embedding=2), vocab=Vocabulary(["x", "y", "z", "new"]))
     checkpoint.save(ckpt, tmp_path)
     assert ckpt.version.startswith("v")
@@ -27,7 +28,7 @@ def test_round_trip_keeps_weights_vocab_and_version(tmp_path):
 
 
 def test_unknown_items_read_as_the_zero_row_and_are_never_scored():
-    net = GRU4Rec(NetworkConfig(3, layers=[4]))
+    net = GRU4Rec(NetworkConfig(layers=[4]), 3)
     out, _ = net.step(torch.tensor([7]), net.init_hidden(1))
     same, _ = net.step(torch.tensor([3]), net.init_hidden(1))
     assert torch.equal(out, same)
@@ -45,7 +46,7 @@ def test_cli_errors_are_one_line(tmp_path):
 def test_training_forward_equals_step_then_score():
     for embedding in (0, 3):
         torch.manual_seed(0)
-        net = GRU4Rec(NetworkConfig(6, layers=[4], embedding=embedding))
+        net = GRU4Rec(NetworkConfig(layers=[4], embedding=embedding), 6)
         items, hidden, columns = torch.tensor([1, 7, 2]), torch.randn(3, 4), torch.tensor([5, 1, 0, 5])
         scores, new_hidden = net(items, hidden, columns)
         output, expected_hidden = net.step(items, hidden)

@@ -71,11 +71,12 @@ def test_official_protocol_drops_items_unseen_in_training():
 
 
 def test_scorer_topk_matches_the_full_ranking_with_unknown_history_items():
-    from sessionrec.model.network import GRU4Rec, NetworkConfig
+    from sessionrec.model.config import NetworkConfig
+    from sessionrec.model.network import GRU4Rec
     from sessionrec.model.scoring import GRU4RecScorer
 
     torch.manual_seed(3)
-    net = GRU4Rec(NetworkConfig(6, layers=[5]))
+    net = GRU4Rec(NetworkConfig(layers=[5]), 6)
     n_items = 40  # the live vocabulary has grown past the 6 items the network knows
     history = torch.tensor([[PAD, 2, 30, 7, 30], [9, 9, 1, 39, 0], [PAD, PAD, PAD, PAD, 3]])
     state = torch.randn(3, 5)
@@ -91,11 +92,12 @@ def test_scorer_topk_matches_the_full_ranking_with_unknown_history_items():
 
 
 def test_ensemble_averages_the_members_log_probabilities_state_by_state():
-    from sessionrec.model.network import GRU4Rec, NetworkConfig
+    from sessionrec.model.config import NetworkConfig
+    from sessionrec.model.network import GRU4Rec
     from sessionrec.model.scoring import EnsembleScorer, GRU4RecScorer
 
     torch.manual_seed(5)
-    a, b = GRU4RecScorer(GRU4Rec(NetworkConfig(6, layers=[4]))), GRU4RecScorer(GRU4Rec(NetworkConfig(6, layers=[3, 2])))
+    a, b = GRU4RecScorer(GRU4Rec(NetworkConfig(layers=[4]), 6)), GRU4RecScorer(GRU4Rec(NetworkConfig(layers=[3, 2]), 6))
     ensemble = EnsembleScorer([a, b])
     assert ensemble.state_size == 4 + 5
     clicks = torch.tensor([[1, 4], [0, 0], [5, 2]])  # three steps of two rows

@@ -6,7 +6,8 @@ import torch
 
 from sessionrec.model import checkpoint
 from sessionrec.model.config import PRESETS
-from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.config import NetworkConfig
+from sessionrec.model.network import GRU4Rec
 from sessionrec.model.vocab import Vocabulary
 from sessionrec.stream.worker.inference import Engine, history_matrix
 
@@ -14,7 +15,7 @@ from sessionrec.stream.worker.inference import Engine, history_matrix
 def engine_pair(device: str) -> tuple[Engine, Engine]:
     torch.manual_seed(0)
     config = PRESETS["best"].updated(layers=[16])
-    ckpt = checkpoint.Checkpoint(net=GRU4Rec(NetworkConfig(300, layers=[16])), config=config, vocab=Vocabulary(str(i) for i in range(300)))
+    ckpt = checkpoint.Checkpoint(net=GRU4Rec(NetworkConfig(layers=[16]), 300), config=config, vocab=Vocabulary(str(i) for i in range(300)))
     blob, meta = checkpoint.to_bytes(ckpt)
     return Engine(blob, meta, torch.device("cpu"), 20), Engine(blob, meta, torch.device(device), 20)
 

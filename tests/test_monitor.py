@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from sessionrec.stream.cli.main import Cli
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import RR_SCALE, Counts
-from sessionrec.stream.watch.monitor import metrics_table, monitor
+from sessionrec.stream.cli.watching import monitor
+from sessionrec.stream.watch.monitor import metrics_table
 from sessionrec.stream.local.servers import free_port
 
 
@@ -23,7 +24,7 @@ def _cli() -> click.Group:
 
 
 def _write(url: str, prefix: str, bucket_s: int = 10) -> tuple[Counts, Counts]:
-    """Counters as stream.processor's commit leaves them: a running total and per-bucket hashes."""
+    """Counters as stream.redis.commit leaves them: a running total and per-bucket hashes."""
     keys = Keys(prefix)
     now = time.time()
     old = Counts(clicks=900, scored=800, hit1=80, hit5=240, hit20=400, rr20=160 * RR_SCALE, dead_letters=5, duplicates=2)

@@ -9,21 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from sessionrec.model.baselines import MostPopular
+from sessionrec.model.baselines import MostPopular, SequentialKNN
+from sessionrec.model.bench import run_movielens_bench as run_bench
 from sessionrec.model.data import ITEM, SESSION, TIME, DataError
-from sessionrec.model.movielens import (
-    SequentialKNN,
-    bench_table,
-    default_folder,
-    leave_one_out,
-    load_ratings,
-    make_task,
-    movie_titles,
-    rank_after_history,
-    ranking_metrics,
-    run_bench,
-    split_long,
-)
+from sessionrec.model.evaluate import rank_after_history, ranking_metrics
+from sessionrec.model.movielens import default_folder, leave_one_out, load_ratings, make_task, movie_titles, split_long
+from sessionrec.model.report import movielens_table as bench_table
+from sessionrec.model.config import PRESETS
 from sessionrec.model.sessions import Sessions
 
 REAL = default_folder()
@@ -238,7 +230,7 @@ def test_sequential_knn_ranks():
 @needs_data
 def test_short_bench_runs_on_real_data(tmp_path):
     from sessionrec.model import checkpoint
-    from sessionrec.model.movielens import MOVIELENS_CONFIG
+    MOVIELENS_CONFIG = PRESETS["movielens"]
     from sessionrec.model.scoring import GRU4RecScorer
 
     quick = MOVIELENS_CONFIG.updated(layers=[32], epochs=1, n_sample=128, batch_size=128)
@@ -265,7 +257,9 @@ def test_short_bench_runs_on_real_data(tmp_path):
 
 
 def test_ensemble_members_have_distinct_seeds_the_configured_one_first():
-    from sessionrec.model.movielens import MOVIELENS_CONFIG, member_seeds
+    from sessionrec.model.bench import member_seeds
+
+    MOVIELENS_CONFIG = PRESETS["movielens"]
 
     assert member_seeds(MOVIELENS_CONFIG.updated(seed=42), 5) == [42, 1, 2, 3, 4]
     assert member_seeds(MOVIELENS_CONFIG.updated(seed=2), 4) == [2, 1, 3, 4]

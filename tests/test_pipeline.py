@@ -12,7 +12,7 @@ from sessionrec.model import checkpoint
 from sessionrec.model.config import PRESETS
 from sessionrec.model.data import data_dir
 from sessionrec.model.protocol import load_split
-from sessionrec.stream.cli.offline import train_checkpoint
+from sessionrec.model.workflow import train_checkpoint
 from sessionrec.replay.replayer import replay
 from sessionrec.replay.source import load_stream
 from sessionrec.stream.redis.keys import Keys
@@ -45,7 +45,7 @@ def run(kafka_bootstrap, redis_url, small_model):
     clicks = load_stream(data_dir() / "ecommerce" / "test_data.csv", limit=CLICKS)
 
     async def go():
-        summary = await replay(clicks, topic=settings.clicks_topic, kafka_kwargs=settings.kafka_client_kwargs(), progress=False)
+        summary = await replay(clicks, topic=settings.clicks_topic, kafka=settings, progress=False)
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
         await producer.start()
         for value in BAD:

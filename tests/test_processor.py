@@ -1,4 +1,4 @@
-"""The micro-batch processor against a real Redis: waves, redelivery, dead letters, counters, model swaps."""
+"""The micro-batch computation and its Redis commit against a real Redis: waves, redelivery, dead letters, counters, model swaps."""
 
 import asyncio
 import json
@@ -9,22 +9,23 @@ from redis.asyncio import Redis
 
 from sessionrec.model import checkpoint
 from sessionrec.model.config import PRESETS
-from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.network import GRU4Rec
 from sessionrec.model.vocab import Vocabulary
-from sessionrec.stream.worker.inference import Engine
 from sessionrec.stream.redis.keys import Keys
-from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
-from sessionrec.stream.worker.processor import Processor, Record
+from sessionrec.stream.redis.metrics import Counts
+from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
-from sessionrec.stream.redis.vocabulary import SharedVocabulary
+from sessionrec.stream.worker.batch import Applier
+from sessionrec.stream.worker.inference import Engine
+from sessionrec.stream.worker.processor import Record
 
 N_ITEMS = 30
 
 
 def tiny_engine(seed: int = 0, history_weight: float = 0.3) -> Engine:
     torch.manual_seed(seed)
-    net = GRU4Rec(NetworkConfig(N_ITEMS, layers=[8]))
     config = PRESETS["official"].updated(layers=[8], history_weight=history_weight)
+    net = GRU4Rec(config.network, N_ITEMS)
     blob, meta = checkpoint.to_bytes(checkpoint.Checkpoint(net=net, config=config, vocab=Vocabulary(f"i{i}" for i in range(N_ITEMS))))
     return Engine(blob, meta, torch.device("cpu"), top_k=5)
 
@@ -38,10 +39,10 @@ class Harness:
     def __init__(self, redis_url: str, **overrides):
         self.redis = Redis.from_url(redis_url)
         self.keys = Keys(f"test-{uuid.uuid4().hex[:8]}")
-        self.settings = Settings(redis_prefix=self.keys.prefix, top_k=5, history_len=4, **overrides)
-        self.vocab = SharedVocabulary(self.redis, self.keys)
-        self.metrics = OnlineMetrics(self.redis, self.keys, bucket_s=10)
-        self.processor = Processor(self.settings, self.redis, self.vocab, self.metrics, self.keys)
+        self.settings = Settings(redis_prefix=self.keys.prefix, top_k=5, history_len=4, metrics_bucket_s=10, **overrides)
+        store = RedisStore.over(self.redis, self.settings)
+        self.vocab, self.metrics = store.vocab, store.metrics
+        self.applier = Applier(self.settings, store)
 
     async def start(self):
         await self.vocab.seed([f"i{i}" for i in range(N_ITEMS)])
@@ -50,11 +51,11 @@ class Harness:
     async def run(self, records, engine, batch_size):
         out, dead, counts = [], [], Counts()
         for start in range(0, len(records), batch_size):
-            outcome = await self.processor.process(records[start : start + batch_size], engine)
+            outcome = await self.applier.compute(records[start : start + batch_size], engine)
             out += [json.loads(v) for _, v in outcome.recommendations]
             dead += [json.loads(v) for v in outcome.dead_letters]
             counts.add(outcome.counts)
-            await outcome.commit()
+            await self.applier.commit(outcome)
         return out, dead, counts
 
 
@@ -204,16 +205,16 @@ def test_a_batch_processed_before_the_previous_commit_sees_its_states(redis_url)
     async def go(pipelined: bool):
         h = await Harness(redis_url).start()
         engine, records = tiny_engine(), session_clicks()
-        first = await h.processor.process(records[:5], engine)
+        first = await h.applier.compute(records[:5], engine)
         if not pipelined:
-            await first.commit()
-        second = await h.processor.process(records[5:], engine)
+            await h.applier.commit(first)
+        second = await h.applier.compute(records[5:], engine)
         if pipelined:
-            await first.commit()
-        await second.commit()
+            await h.applier.commit(first)
+        await h.applier.commit(second)
         recs = [json.loads(v)["item_ids"] for _, v in first.recommendations + second.recommendations]
         states = {k: await h.redis.get(k) for k in sorted(await h.redis.keys(f"{h.keys.prefix}:s:*"))}
-        leftover = dict(h.processor._unwritten)
+        leftover = dict(h.applier.unwritten)
         await h.redis.aclose()
         return recs, list(states.values()), leftover
 

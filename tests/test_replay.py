@@ -14,9 +14,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from click.testing import CliRunner
 
 from sessionrec.model.data import DataError, data_dir
+from sessionrec.replay.kafka.connection import KafkaConnection
 from sessionrec.replay.pacing import Pacing, bursts, parse_speed
 from sessionrec.replay.replayer import ReplaySummary, replay
-from sessionrec.replay.source import encode, frame_records, load_stream, wire_item
+from sessionrec.replay.kafka.wire import wire_item
+from sessionrec.replay.source import encode, frame_records, load_stream
 from sessionrec.stream.local.servers import free_port
 
 TEST_CSV = data_dir() / "ecommerce" / "test_data.csv"
@@ -196,7 +198,7 @@ def check_stream(frame: pd.DataFrame, by_partition: dict[int, list[Any]]) -> Non
 
 def test_replay_file_end_to_end(kafka_bootstrap: str, topic_name: str) -> None:
     frame = load_stream(TEST_CSV, limit=400)
-    summary = asyncio.run(replay(frame, topic=topic_name, kafka_kwargs={"bootstrap_servers": kafka_bootstrap}, progress=False, max_burst=64))
+    summary = asyncio.run(replay(frame, topic=topic_name, kafka=KafkaConnection(kafka_bootstrap=kafka_bootstrap), progress=False, max_burst=64))
     assert isinstance(summary, ReplaySummary)
     assert summary.clicks == 400 and summary.sessions == frame["session_id"].nunique()
     assert summary.first_ts == frame["ts"].iloc[0] and summary.last_ts == frame["ts"].iloc[-1]
@@ -207,7 +209,7 @@ def test_replay_file_end_to_end(kafka_bootstrap: str, topic_name: str) -> None:
 
 def test_replay_click_dicts_from_a_generator(kafka_bootstrap: str, topic_name: str) -> None:
     clicks = ({"session_id": f"syn-{n % 7}", "item_id": n if n % 2 else f"i{n}", "ts": 100.0 + n / 100} for n in range(120))
-    summary = asyncio.run(replay(clicks, topic=topic_name, kafka_kwargs={"bootstrap_servers": kafka_bootstrap}, pacing=Pacing(rate=5000), progress=False))
+    summary = asyncio.run(replay(clicks, topic=topic_name, kafka=KafkaConnection(kafka_bootstrap=kafka_bootstrap), pacing=Pacing(rate=5000), progress=False))
     assert (summary.clicks, summary.sessions) == (120, 7)
     by_partition = asyncio.run(consume_all(kafka_bootstrap, topic_name, 120))
     items = sorted((json.loads(m.value)["item_id"] for ms in by_partition.values() for m in ms), key=str)
@@ -217,7 +219,7 @@ def test_replay_click_dicts_from_a_generator(kafka_bootstrap: str, topic_name: s
 def test_unreachable_broker_is_a_one_line_connection_error() -> None:
     bootstrap = f"127.0.0.1:{free_port()}"
     with pytest.raises(ConnectionError, match=f"cannot reach Kafka at {bootstrap}") as info:
-        asyncio.run(replay(clicks_at(1, 2), topic="clicks", kafka_kwargs={"bootstrap_servers": bootstrap}, progress=False))
+        asyncio.run(replay(clicks_at(1, 2), topic="clicks", kafka=KafkaConnection(kafka_bootstrap=bootstrap), progress=False))
     assert "\n" not in str(info.value)
 
 

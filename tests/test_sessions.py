@@ -6,7 +6,8 @@ import torch
 
 from sessionrec.model.config import PRESETS
 from sessionrec.model.evaluate import rank_targets
-from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.config import NetworkConfig
+from sessionrec.model.network import GRU4Rec
 from sessionrec.model.scoring import GRU4RecScorer
 from sessionrec.model.sessions import Sessions, session_parallel
 from sessionrec.model.train import train
@@ -56,7 +57,7 @@ class RecordingScorer(GRU4RecScorer):
 
 def toy_net(n_items: int) -> GRU4Rec:
     torch.manual_seed(1)
-    return GRU4Rec(NetworkConfig(n_items, layers=[8], embedding=4))
+    return GRU4Rec(NetworkConfig(layers=[8], embedding=4), n_items)
 
 
 def test_rows_start_each_session_from_an_empty_state():
@@ -149,10 +150,11 @@ def test_excluding_seen_items_hands_each_row_exactly_its_session_so_far(monkeypa
 @pytest.mark.parametrize("logq", [0.0, 1.0])
 def test_seen_items_are_no_negatives(logq):
     from sessionrec.model.losses import cross_entropy
-    from sessionrec.model.train import Objective, build_network
+    from sessionrec.model.network import GRU4Rec
+    from sessionrec.model.train import Objective
 
     config = PRESETS["official"].updated(layers=[8], n_sample=4, logq=logq, sample_alpha=0.0)
-    net = build_network(config, 10)
+    net = GRU4Rec(config.network, 10)
     objective = Objective(config, np.ones(10, dtype=np.int64), torch.Generator().manual_seed(0))
     objective.sampler.draw = lambda: torch.tensor([3, 7, 2, 9])
     inputs, targets, hidden = torch.tensor([2, 5]), torch.tensor([1, 4]), torch.randn(2, 8)

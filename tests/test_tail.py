@@ -10,11 +10,13 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from sessionrec.model.movielens import movie_titles
-from sessionrec.replay.replayer import BatchSender, start_producer
+from sessionrec.replay.kafka.clients import start_producer
+from sessionrec.replay.kafka.sender import BatchSender
 from sessionrec.stream.cli.main import Cli
 from sessionrec.stream.local.servers import free_port
 from sessionrec.stream.settings import Settings
-from sessionrec.stream.watch.tail import follow, format_line, tail
+from sessionrec.stream.cli.watching import tail
+from sessionrec.stream.watch.tail import follow, format_line
 
 
 def _recommendation(i: int, click_time: float) -> dict:
@@ -24,7 +26,7 @@ def _recommendation(i: int, click_time: float) -> dict:
 
 def _send(bootstrap: str, topic: str, records: list[dict]) -> None:
     async def go() -> None:
-        producer = await start_producer({"bootstrap_servers": bootstrap}, linger_ms=0)
+        producer = await start_producer(Settings(kafka_bootstrap=bootstrap), linger_ms=0)
         try:
             sender = await BatchSender.create(producer, topic)
             await sender.send((r["session_id"].encode(), json.dumps(r).encode()) for r in records)

@@ -9,12 +9,15 @@ from redis.asyncio import Redis
 
 from sessionrec.model import checkpoint
 from sessionrec.model.config import PRESETS
-from sessionrec.model.network import GRU4Rec, NetworkConfig
+from sessionrec.model.config import NetworkConfig
+from sessionrec.model.network import GRU4Rec
 from sessionrec.model.vocab import Vocabulary
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.registry import ModelRegistry
 from sessionrec.stream.settings import Settings
-from sessionrec.stream.trainer.cycle import SessionWindow, Trainer
+from sessionrec.stream.redis.store import RedisStore
+from sessionrec.stream.trainer.cycle import Trainer
+from sessionrec.stream.trainer.window import SessionWindow
 from sessionrec.stream.redis.vocabulary import SharedVocabulary
 
 
@@ -42,11 +45,11 @@ def test_a_fine_tune_that_learns_new_items_is_promoted(redis_url):
         torch.manual_seed(0)
         config = PRESETS["official"].updated(layers=[16], n_sample=8, lr=0.2)
         known = [f"old-{i}" for i in range(20)]
-        start = checkpoint.Checkpoint(net=GRU4Rec(NetworkConfig(20, layers=[16])), config=config, vocab=Vocabulary(known))
+        start = checkpoint.Checkpoint(net=GRU4Rec(NetworkConfig(layers=[16]), 20), config=config, vocab=Vocabulary(known))
         await SharedVocabulary(redis, keys).seed(known)
         registry = ModelRegistry(redis, keys)
-        first = await registry.seed(start)
-        trainer = Trainer(settings, redis)
+        first = await registry.seed(*checkpoint.to_bytes(start))
+        trainer = Trainer(settings, RedisStore.over(redis, settings))
         for s in range(60):  # every session walks new-0 -> new-1 -> new-2, items the served model cannot recommend
             for step in range(3):
                 trainer.observe(rec(f"s{s}", f"new-{step}", 100.0 * s + step))
@@ -65,7 +68,8 @@ def test_a_fine_tune_that_learns_new_items_is_promoted(redis_url):
 def test_too_few_sessions_means_no_cycle(redis_url):
     async def go():
         redis = Redis.from_url(redis_url)
-        trainer = Trainer(Settings(redis_prefix=f"t-{uuid.uuid4().hex[:6]}", trainer_min_sessions=5), redis)
+        settings = Settings(redis_prefix=f"t-{uuid.uuid4().hex[:6]}", trainer_min_sessions=5)
+        trainer = Trainer(settings, RedisStore.over(redis, settings))
         trainer.observe(rec("a", 1, 0.0))
         trainer.observe(rec("a", 2, 1.0))
         result = await trainer.cycle()

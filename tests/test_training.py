@@ -66,12 +66,13 @@ def test_adagradm_sparse_rows_update_like_the_dense_formula(momentum):
 
 
 def test_growing_keeps_old_items_and_fine_tuning_learns_new_ones(clicks):
-    from sessionrec.model.finetune import fine_tune, grow, next_click_report
+    from sessionrec.model.evaluate import served_report
+    from sessionrec.model.finetune import fine_tune
 
     sessions, n_items = clicks
     config = PRESETS["official"].updated(layers=[16], n_sample=32, epochs=1)
     net, _ = train(config, sessions, n_items, progress=False)
-    bigger = grow(net, n_items + 3)
+    bigger = net.grow(n_items + 3)
     assert torch.equal(bigger.item_out.weight[:n_items], net.item_out.weight[:n_items])
     assert torch.equal(bigger.item_out.weight[n_items:], torch.zeros(4, 16))  # new items read as the unknown item
     hidden = net.init_hidden(2)
@@ -82,9 +83,9 @@ def test_growing_keeps_old_items_and_fine_tuning_learns_new_ones(clicks):
     assert torch.allclose(new_scores[:, n_items:], net.item_bias.weight[:n_items].min().expand(2, 3))  # low, not random
     # sessions over three items the model has never seen: n_items, n_items + 1, n_items + 2, repeated
     new = Sessions(np.array([n_items, n_items + 1, n_items + 2] * 40, dtype=np.int64), np.arange(0, 121, 3), np.tile([True, False, False], 40), np.arange(40))
-    before = next_click_report(grow(net, n_items + 3), config, new, n_items + 3)
+    before = served_report(net.grow(n_items + 3), config.serving, new, n_items + 3)
     tuned, _ = fine_tune(net, config.updated(lr=0.2), new, n_items + 3, epochs=5)
-    after = next_click_report(tuned, config, new, n_items + 3)
+    after = served_report(tuned, config.serving, new, n_items + 3)
     assert before.overall.recall_at_20 == 0.0 and after.overall.recall_at_20 == 1.0
     assert net.n_items == n_items  # the original is untouched
 
@@ -102,10 +103,11 @@ def test_popularity_sampler_follows_popularity_to_the_alpha():
 
 def test_deduplicated_cross_entropy_equals_the_loss_over_every_sampled_column():
     from sessionrec.model.losses import cross_entropy
-    from sessionrec.model.train import Objective, build_network
+    from sessionrec.model.network import GRU4Rec
+    from sessionrec.model.train import Objective
 
     config = PRESETS["official"].updated(layers=[8], n_sample=6)
-    net = build_network(config, 10)
+    net = GRU4Rec(config.network, 10)
     objective = Objective(config, np.ones(10, dtype=np.int64), torch.Generator().manual_seed(0))
     objective.sampler.draw = lambda: torch.tensor([3, 3, 7, 1, 3, 9])  # duplicates, and row 0's own item
     inputs, targets, hidden = torch.tensor([2, 5, 1]), torch.tensor([1, 4, 4]), torch.randn(3, 8)

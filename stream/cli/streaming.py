@@ -1,4 +1,4 @@
-"""Stream commands: worker."""
+"""Stream commands: replay, worker, trainer, demo, and the stream benchmarks."""
 
 from __future__ import annotations
 
@@ -6,24 +6,47 @@ from pathlib import Path
 
 import click
 
+from sessionrec.model.formats import FORMATS
+from sessionrec.stream.cli.options import settings_from, speed, with_connection
 from sessionrec.stream.settings import Settings
 
-connection_options = [
-    click.option("--bootstrap", "kafka_bootstrap", default=None, metavar="HOST:PORT", help="Kafka bootstrap servers [default: $SESSIONREC_KAFKA_BOOTSTRAP or 127.0.0.1:9092]."),
-    click.option("--redis-url", default=None, help="Redis URL [default: $SESSIONREC_REDIS_URL or redis://127.0.0.1:6379/0]."),
-    click.option("--redis-prefix", default=None, help="Prefix of every Redis key [default: $SESSIONREC_REDIS_PREFIX or sessionrec]."),
-]
 
+@click.command()
+@click.argument("csv", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="ecommerce", show_default=True,
+              help="Column layout of the file: ecommerce (event_time, product_id, user_session), gru4rec (tab-separated "
+                   "SessionId, ItemId, Time) or movielens (userId, movieId, timestamp).")
+@click.option("--speed", "speed_factor", default="max", show_default=True, callback=speed, metavar="max|Nx",
+              help="max = as fast as the broker takes clicks; N or Nx = N times real time, keeping the gaps between "
+                   "event times (60x plays an hour of clicks in a minute).")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None, metavar="EPS",
+              help="Send a fixed number of clicks per second instead, ignoring event-time gaps.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Only the first N clicks in event-time order.")
+@click.option("--topic", default=None, help="Topic to write [default: $SESSIONREC_CLICKS_TOPIC or clicks].")
+@click.option("--bootstrap", default=None, metavar="HOST:PORT",
+              help="Kafka bootstrap servers [default: $SESSIONREC_KAFKA_BOOTSTRAP or 127.0.0.1:9092].")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
+def replay(csv: Path, fmt: str, speed_factor: float | None, rate: float | None, limit: int | None, topic: str | None,
+           bootstrap: str | None, progress: bool) -> None:
+    """Replay the clicks of CSV into Kafka in event-time order, keyed by session.
 
-def with_connection(func):  # noqa: ANN001, ANN201 - decorator
-    for option in reversed(connection_options):
-        func = option(func)
-    return func
+    Each click becomes {"session_id", "item_id", "ts"} JSON on the topic;
+    clicks with equal times keep their file order. Ends once the broker has
+    acknowledged every click, with a one-line summary.
+    """
+    import asyncio
 
+    from sessionrec.replay.pacing import Pacing
+    from sessionrec.replay.replayer import replay as replay_clicks
+    from sessionrec.replay.source import load_stream
 
-def settings_from(**overrides: object) -> Settings:
-    """Settings from the environment, with the command line's options on top."""
-    return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+    if rate is not None and speed_factor is not None:
+        raise click.UsageError("give --speed or --rate, not both")
+    settings = settings_from(kafka_bootstrap=bootstrap)
+    frame = load_stream(csv, fmt, limit)
+    summary = asyncio.run(replay_clicks(frame, topic=topic or settings.clicks_topic, kafka=settings,
+                                        pacing=Pacing(speed=speed_factor, rate=rate), progress=progress))
+    click.echo(summary.line())
 
 
 @click.command()
@@ -62,22 +85,22 @@ def trainer(**overrides: object) -> None:
     import logging
     import signal
 
-    from sessionrec.stream.worker.serving import connect_redis
-    from sessionrec.stream.trainer.cycle import run_trainer
+    from sessionrec.stream.redis.store import RedisStore
+    from sessionrec.stream.trainer.loop import run_trainer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s trainer: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = settings_from(**overrides)
 
     async def main() -> None:
-        redis = await connect_redis(settings)
+        store = await RedisStore.open(settings)
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         try:
-            await run_trainer(settings, redis, stop)
+            await run_trainer(settings, store, stop)
         finally:
-            await redis.aclose()
+            await store.close()
 
     asyncio.run(main())
 
@@ -86,14 +109,14 @@ def trainer(**overrides: object) -> None:
 @with_connection
 @click.option("--data", "csv", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Click file to replay [default: ../shared/data/ecommerce/test_data.csv].")
-@click.option("--format", "fmt", type=click.Choice(["ecommerce", "gru4rec", "movielens"]), default="ecommerce", show_default=True)
-@click.option("--speed", default="max", show_default=True, metavar="max|Nx", help="Replay speed: max, or N times real time.")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="ecommerce", show_default=True)
+@click.option("--speed", "speed_factor", default="max", show_default=True, callback=speed, metavar="max|Nx", help="Replay speed: max, or N times real time.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N clicks.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes (at most the partitions).")
 @click.option("--trainer/--no-trainer", default=False, show_default=True,
               help="Also run the online trainer (every 10 s), which fine-tunes and promotes models while the stream runs.")
 @click.option("--model", "model_dir", default=None, help="Checkpoint to serve; trained first if missing [default: runs/model].")
-def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed, limit, workers, trainer, model_dir) -> None:  # noqa: ANN001
+def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed_factor, limit, workers, trainer, model_dir) -> None:  # noqa: ANN001
     """Run the whole pipeline on this machine and report online accuracy.
 
     Starts Tansu and Redis on free local ports (unless --bootstrap /
@@ -105,10 +128,10 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed, limit, worke
     import asyncio
     import uuid
 
-    from sessionrec.stream.cli.offline import ensure_checkpoint
     from sessionrec.model.data import data_dir
     from sessionrec.model.report import console
-    from sessionrec.replay.pacing import Pacing, parse_speed
+    from sessionrec.model.workflow import ensure_checkpoint
+    from sessionrec.replay.pacing import Pacing
     from sessionrec.stream.local.demo import run_demo, summary_table
     from sessionrec.stream.local.servers import local_services
 
@@ -123,9 +146,9 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed, limit, worke
         )
         ensure_checkpoint(settings.model_dir)
         console.print(f"Kafka {bootstrap}, Redis {redis}, model {settings.model_dir}; replaying {csv}")
-        result = asyncio.run(run_demo(settings, csv, fmt, Pacing(speed=parse_speed(speed)), limit, workers, trainer))
+        result = asyncio.run(run_demo(settings, csv, fmt, Pacing(speed=speed_factor), limit, workers, trainer))
     console.print()
-    console.print(summary_table(result, settings.session_timeout_s))
+    console.print(summary_table(result))
     console.print(f"{result.recommended:,} recommendations for {result.clicks:,} clicks in {result.seconds:.0f} s; "
                   f"models served: {', '.join(result.versions) or '-'}")
 
@@ -148,7 +171,7 @@ def bench_stream(kafka_bootstrap, redis_url, redis_prefix, clicks, sessions, ite
     are given, trains a model into runs/model if there is none, and runs the
     workers as separate processes.
     """
-    from sessionrec.stream.cli.offline import ensure_checkpoint
+    from sessionrec.model.workflow import ensure_checkpoint
     from sessionrec.stream.local.bench import print_result, run_stream_bench, write_json
     from sessionrec.stream.local.servers import local_services
 
@@ -184,7 +207,3 @@ def bench_inference(model_dir, device, batch, as_json) -> None:  # noqa: ANN001
         click.echo(json.dumps(asdict(result)))
     else:
         console.print(inference_table(result))
-
-
-commands = [worker, trainer, demo]
-bench_commands = [bench_stream, bench_inference]

@@ -70,15 +70,14 @@ async def _phase(settings: Settings, warmup: pd.DataFrame, body: pd.DataFrame, w
         for proc in procs:
             proc.check()
 
-    kafka = settings.kafka_client_kwargs()
-    try:
+        try:
         async with RecommendationReader(settings) as reader:
-            await replay(warmup, topic=settings.clicks_topic, kafka_kwargs=kafka, progress=False)
+            await replay(warmup, topic=settings.clicks_topic, kafka=settings, progress=False)
             await reader.wait_for(len(warmup), timeout_s=120, check=check)  # workers up, groups joined
             before = set(reader.received)
             reading = asyncio.create_task(reader.wait_for(len(warmup) + len(body), timeout_s=600, check=check))
             started = time.time()
-            await replay(body, topic=settings.clicks_topic, kafka_kwargs=kafka, pacing=pacing, progress=True)
+            await replay(body, topic=settings.clicks_topic, kafka=settings, pacing=pacing, progress=True)
             await reading
     finally:
         for proc in procs:

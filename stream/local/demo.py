@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Group
@@ -19,21 +19,19 @@ from rich.live import Live
 from rich.table import Table
 
 from sessionrec.model import checkpoint
+from sessionrec.model.config import ServingConfig
 from sessionrec.model.data import sort_sessions
-from sessionrec.model.evaluate import Report, rank_targets
+from sessionrec.model.evaluate import Report, served_report
 from sessionrec.model.report import console
-from sessionrec.model.scoring import GRU4RecScorer
 from sessionrec.model.sessions import Sessions
 from sessionrec.replay.pacing import Pacing
 from sessionrec.replay.replayer import replay
 from sessionrec.replay.source import load_stream
-from sessionrec.stream.redis.keys import Keys
-from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
-from sessionrec.stream.watch.monitor import RateMeter, metrics_table, read_snapshot
 from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
-from sessionrec.stream.redis.registry import ModelRegistry
-from sessionrec.stream.worker.serving import connect_redis
+from sessionrec.stream.redis.metrics import Counts
+from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
+from sessionrec.stream.watch.monitor import RateMeter, metrics_table, read_snapshot
 
 RATE_WINDOW_S = 2.0  # the live events/s covers at least this many seconds, as `sessionrec monitor`'s refresh
 
@@ -45,16 +43,17 @@ class DemoResult:
     seconds: float
     online: Counts
     offline: Report  # the served checkpoint, evaluated offline on the same clicks
+    serving: ServingConfig  # the rules both applied
     versions: list[str]  # promoted model versions, newest first
 
 
-def offline_report(settings: Settings, frame) -> Report:  # noqa: ANN001 - a click frame
-    """What `sessionrec evaluate` computes for the served checkpoint on exactly these clicks."""
+def offline_report(settings: Settings, frame) -> tuple[Report, ServingConfig]:  # noqa: ANN001 - a click frame
+    """What `sessionrec evaluate --session-timeout` computes for the served checkpoint on exactly these clicks, by the worker's rules."""
     ckpt = checkpoint.load(Path(settings.model_dir))
+    serving = replace(ckpt.config.serving, **settings.serving_overrides())
     vocab = ckpt.vocab.copy()
-    sessions = Sessions.from_frame(sort_sessions(frame), vocab, settings.session_timeout_s)
-    scorer = GRU4RecScorer(ckpt.net, ckpt.config.history_weight, ckpt.config.history_decay)
-    return rank_targets(scorer, sessions, len(vocab), history_len=settings.history_len).report()
+    sessions = Sessions.from_frame(sort_sessions(frame), vocab, serving.session_timeout)
+    return served_report(ckpt.net, serving, sessions, len(vocab)), serving
 
 
 async def run_demo(settings: Settings, csv: Path, fmt: str, pacing: Pacing, limit: int | None, workers: int, trainer: bool,
@@ -68,13 +67,12 @@ async def run_demo(settings: Settings, csv: Path, fmt: str, pacing: Pacing, limi
         for proc in procs:
             proc.check()
 
-    redis = await connect_redis(settings)
-    keys = Keys(settings.redis_prefix)
-    metrics, registry = OnlineMetrics(redis, keys, settings.metrics_bucket_s), ModelRegistry(redis, keys)
+    store = await RedisStore.open(settings)
+    metrics, registry = store.metrics, store.registry
     started = time.monotonic()
     try:
         async with RecommendationReader(settings) as reader:
-            sending = asyncio.create_task(replay(frame, topic=settings.clicks_topic, kafka_kwargs=settings.kafka_client_kwargs(), pacing=pacing, progress=False))
+            sending = asyncio.create_task(replay(frame, topic=settings.clicks_topic, kafka=settings, pacing=pacing, progress=False))
             meter = RateMeter(RATE_WINDOW_S, time.time(), (await metrics.total()).clicks)
             with Live(console=console, refresh_per_second=4, transient=False) as live:
                 while len(reader.received) < len(frame):
@@ -93,15 +91,17 @@ async def run_demo(settings: Settings, csv: Path, fmt: str, pacing: Pacing, limi
     finally:
         for proc in procs:
             proc.stop()
-        await redis.aclose()
-    return DemoResult(len(frame), len(reader.received), time.monotonic() - started, online, offline_report(settings, frame), versions)
+        await store.close()
+    offline, serving = offline_report(settings, frame)
+    return DemoResult(len(frame), len(reader.received), time.monotonic() - started, online, offline, serving, versions)
 
 
 def progress_line(clicks: int, applied: int, received: int, seconds: float) -> str:
     return f"[bold]{applied:,}[/] of {clicks:,} clicks applied, {received:,} recommendations received, {seconds:.0f} s"
 
 
-def summary_table(result: DemoResult, timeout_s: float) -> Table:
+def summary_table(result: DemoResult) -> Table:
+    timeout_s = result.serving.session_timeout
     o, rates = result.offline.overall, result.online.rates()
     served = "same model" if len(result.versions) <= 1 else f"the first of {len(result.versions)} models served"
     table = Table(title=f"Online (stream) vs offline (`sessionrec evaluate --session-timeout {timeout_s:g}`): {served}, same clicks")

@@ -14,14 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from sessionrec.replay.kafka.clients import start_client
+from sessionrec.replay.kafka.reader import TopicReader
 from sessionrec.stream.settings import Settings
 
 
@@ -57,41 +56,34 @@ class Received:
     at: float  # wall-clock time it was read
 
 
-@dataclass
 class RecommendationReader:
     """Reads the recommendations topic from the beginning, without a consumer group, de-duplicating by (partition, offset)."""
 
-    settings: Settings
-    received: dict[tuple[int, int], Received] = field(default_factory=dict)
-    duplicates: int = 0
+    def __init__(self, settings: Settings) -> None:
+        self.reader = TopicReader(settings, settings.recs_topic, fetch_wait_ms=5)  # Tansu holds every fetch for the full wait
+        self.received: dict[tuple[int, int], Received] = {}
+        self.duplicates = 0
 
     async def __aenter__(self) -> RecommendationReader:
-        self.consumer = AIOKafkaConsumer(**self.settings.kafka_client_kwargs(), enable_auto_commit=False, auto_offset_reset="earliest",
-                                         fetch_max_wait_ms=5)  # Tansu holds every fetch for the full wait
-        await start_client(self.consumer, self.settings.kafka_bootstrap)
-        await self.consumer.topics()
-        partitions = self.consumer.partitions_for_topic(self.settings.recs_topic) or range(self.settings.partitions)
-        tps = [TopicPartition(self.settings.recs_topic, p) for p in partitions]
-        self.consumer.assign(tps)
-        await self.consumer.seek_to_beginning(*tps)
+        await self.reader.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.consumer.stop()
+        await self.reader.__aexit__(None, None, None)
 
     async def poll(self, timeout_ms: int = 200) -> int:
         """Read what is there; returns how many new recommendations arrived."""
         fresh = 0
-        for messages in (await self.consumer.getmany(timeout_ms=timeout_ms)).values():
-            now = time.time()
-            for message in messages:
-                rec = orjson.loads(message.value)
-                key = (rec["partition"], rec["offset"])
-                if key in self.received:
-                    self.duplicates += 1
-                else:
-                    self.received[key] = Received(rec, now)
-                    fresh += 1
+        messages = await self.reader.poll(timeout_ms)
+        now = time.time()
+        for message in messages:
+            rec = orjson.loads(message.value)
+            key = (rec["partition"], rec["offset"])
+            if key in self.received:
+                self.duplicates += 1
+            else:
+                self.received[key] = Received(rec, now)
+                fresh += 1
         return fresh
 
     async def wait_for(self, count: int, timeout_s: float, check: Any = None) -> None:

@@ -11,7 +11,6 @@ class Keys:
         self.model_current = f"{prefix}:model:current"  # version string of the promoted model
         self.model_history = f"{prefix}:model:history"  # promoted versions, newest first
         self.metrics_total = f"{prefix}:metrics:total"  # hash of online counters since the start
-        self.trainer_sessions = f"{prefix}:trainer:sessions"  # trainer window: session id -> last seen (zset)
 
     def session(self, session_id: str) -> str:
         return f"{self.prefix}:s:{session_id}"
@@ -21,6 +20,3 @@ class Keys:
 
     def metrics_bucket(self, bucket: int) -> str:
         return f"{self.prefix}:metrics:b:{bucket}"
-
-    def pattern(self) -> str:
-        return f"{self.prefix}:*"

@@ -4,7 +4,7 @@ The list recommended after click t is scored against click t+1 before any
 state learns from t+1. Counters are integers (reciprocal ranks in millionths)
 so that increments from many workers add up exactly; they land in a running
 total and in a per-time-bucket hash, in the same atomic write as the session
-states they belong to (see stream.processor).
+states they belong to (stream.redis.commit).
 """
 
 from __future__ import annotations
@@ -69,6 +69,10 @@ class OnlineMetrics:
 
     def bucket(self, now: float) -> int:
         return int(now // self.bucket_s) * self.bucket_s
+
+    def counter_keys(self, now: float) -> list[str]:
+        """Where a commit at ``now`` adds its counts: the running total and the current time bucket."""
+        return [self.keys.metrics_total, self.keys.metrics_bucket(self.bucket(now))]
 
     async def total(self) -> Counts:
         return Counts.from_redis(await self.redis.hgetall(self.keys.metrics_total))

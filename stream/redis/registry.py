@@ -1,7 +1,8 @@
 """The model registry in Redis: promoted versions and a pointer to the current one.
 
 A version is stored as its safetensors weights and JSON metadata (never a
-pickle). Promotion writes the version and moves the pointer in one
+pickle), as model.checkpoint.to_bytes makes them: the registry itself never
+touches a network. Promotion writes the version and moves the pointer in one
 transaction; workers poll the pointer and swap between micro-batches.
 """
 
@@ -12,8 +13,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from sessionrec.model import checkpoint
-from sessionrec.model.checkpoint import Checkpoint
 from sessionrec.stream.redis.keys import Keys
 
 
@@ -27,9 +26,9 @@ class ModelRegistry:
         version = await self.redis.get(self.keys.model_current)
         return version.decode() if isinstance(version, bytes) else version
 
-    async def promote(self, ckpt: Checkpoint) -> str:
-        """Store ``ckpt`` and make it the current version."""
-        version = await self._store(ckpt)
+    async def promote(self, blob: bytes, meta: dict[str, Any]) -> str:
+        """Store a version and make it the current one."""
+        version = await self._store(blob, meta)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.keys.model_current, version)
             pipe.lpush(self.keys.model_history, version)
@@ -37,20 +36,20 @@ class ModelRegistry:
         await self._forget_old()
         return version
 
-    async def seed(self, ckpt: Checkpoint) -> str:
-        """Make ``ckpt`` current unless some model already is; returns the current version."""
+    async def seed(self, blob: bytes, meta: dict[str, Any]) -> str:
+        """Make this version current unless some model already is; returns the current version."""
         current = await self.current()
         if current is None:
-            version = await self._store(ckpt)
+            version = await self._store(blob, meta)
             if await self.redis.set(self.keys.model_current, version, nx=True):  # first worker wins a race
                 await self.redis.lpush(self.keys.model_history, version)
             current = await self.current()
         return current
 
-    async def _store(self, ckpt: Checkpoint) -> str:
-        blob, meta = checkpoint.to_bytes(ckpt)
-        await self.redis.hset(self.keys.model(ckpt.version), mapping={"weights": blob, "meta": json.dumps(meta)})
-        return ckpt.version
+    async def _store(self, blob: bytes, meta: dict[str, Any]) -> str:
+        version = meta["version"]
+        await self.redis.hset(self.keys.model(version), mapping={"weights": blob, "meta": json.dumps(meta)})
+        return version
 
     async def load(self, version: str) -> tuple[bytes, dict[str, Any]]:
         blob, meta = await self.redis.hmget(self.keys.model(version), ["weights", "meta"])

@@ -10,9 +10,13 @@ recommendation list (rule 6).
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from redis.asyncio import Redis
+
+from sessionrec.stream.redis.keys import Keys
 
 _HEADER = struct.Struct("<16siqdHHH")  # version, partition, offset, ts, len(hidden), len(history), len(recs)
 
@@ -48,3 +52,17 @@ class SessionState:
         recs = np.frombuffer(blob, np.int32, n_recs, start + 4 * n_history)
         return cls(version.rstrip(b"\0").decode(), partition, offset, ts, hidden, history, recs)
 
+
+class SessionStore:
+    """Reads the states of a micro-batch's sessions in one round trip (written by stream.redis.commit)."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def load(self, sessions: Iterable[str]) -> dict[str, SessionState | None]:
+        names = list(sessions)
+        if not names:
+            return {}
+        blobs = await self.redis.mget([self.keys.session(s) for s in names])
+        return {s: SessionState.decode(b) if b else None for s, b in zip(names, blobs)}

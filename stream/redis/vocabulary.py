@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from sessionrec.replay.source import wire_item
+from sessionrec.replay.kafka.wire import wire_item
 from sessionrec.stream.redis.keys import Keys
 
 # KEYS: index hash, items list. ARGV: raw ids. Returns their indices, adding unseen ones.

@@ -1,7 +1,7 @@
-"""`sessionrec monitor`: the online counters every worker writes to Redis, as a live table.
+"""What `sessionrec monitor` shows: the online counters every worker writes to Redis, as a live table.
 
 Reads only Redis (the running totals, the per-time-bucket hashes of
-stream.metrics and the registry's pointer), so it watches any number of
+stream.redis.metrics and the registry's pointer), so it watches any number of
 workers at once and never touches Kafka. The table is built by a pure
 function, :func:`metrics_table`, which the demo reuses.
 """
@@ -9,24 +9,19 @@ function, :func:`metrics_table`, which the demo reuses.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import click
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from sessionrec.stream.cli.streaming import settings_from, with_connection
-from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
 from sessionrec.stream.redis.registry import ModelRegistry
-from sessionrec.stream.worker.serving import connect_redis
+from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 
 RECENT_S = 60.0  # "last minute": the time buckets that overlap it
@@ -112,6 +107,10 @@ def metrics_table(total: Counts, recent: Counts, events_per_s: float | None, ver
     return table
 
 
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
 def snapshot_json(snapshot: Snapshot, events_per_s: float) -> dict[str, Any]:
     """Totals and rates as one JSON-ready object."""
     return {
@@ -123,64 +122,21 @@ def snapshot_json(snapshot: Snapshot, events_per_s: float) -> dict[str, Any]:
     }
 
 
-@click.command()
-@with_connection
-@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, metavar="S",
-              help="Seconds between refreshes.")
-@click.option("--once", is_flag=True, help="Print one table and exit (for scripts).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the totals and rates and exit.")
-def monitor(interval: float, once: bool, as_json: bool, **overrides: object) -> None:
-    """Watch online accuracy and throughput of all workers, live.
+# --- reading Redis ---------------------------------------------------------------------------
 
-    Shows clicks, scored clicks, HR@1/5/20 and MRR@20 (each recommendation
-    list scored against the session's next click) over the whole run and over
-    the last minute, events/s, dead letters, duplicates and the model
-    version. Reads Redis only. Ctrl-C prints a final summary. Events/s is
-    the change between refreshes; with --once or --json, the clicks of the
-    last minute's time buckets over the time they span.
-    """
-    settings = settings_from(**overrides)
-    if once or as_json:
-        snapshot = asyncio.run(_read_once(settings))
-        rate = snapshot.recent_events_per_s
-        if as_json:
-            click.echo(json.dumps(snapshot_json(snapshot, rate)))
-        else:
-            Console().print(metrics_table(snapshot.total, snapshot.recent, rate, snapshot.version))
-        return
-    watch = _Watch(settings, interval)
+
+async def read_once(settings: Settings) -> Snapshot:
+    """One snapshot, or a one-line ConnectionError."""
+    store = await RedisStore.open(settings)
     try:
-        asyncio.run(watch.run())
-    except KeyboardInterrupt:
-        pass
-    if watch.last is not None:
-        first, last = watch.first or watch.last, watch.last
-        watched = last.at - first.at
-        rate = events_per_s(first, last) if watched > 0 else watch.last_rate
-        Console().print(metrics_table(last.total, last.recent, rate, last.version, title="sessionrec — final summary",
-                                      caption=f"events/s: average over the {watched:.0f} s watched"))
-
-
-# --- internals ---------------------------------------------------------------------------------
-
-
-async def _connect(settings: Settings) -> tuple[Redis, OnlineMetrics, ModelRegistry]:
-    redis = await connect_redis(settings)
-    keys = Keys(settings.redis_prefix)
-    return redis, OnlineMetrics(redis, keys, settings.metrics_bucket_s), ModelRegistry(redis, keys)
-
-
-async def _read_once(settings: Settings) -> Snapshot:
-    redis, metrics, registry = await _connect(settings)
-    try:
-        return await read_snapshot(metrics, registry)
+        return await read_snapshot(store.metrics, store.registry)
     except (RedisError, OSError) as exc:
         raise ConnectionError(f"reading metrics from Redis at {settings.redis_url} failed: {exc}") from None
     finally:
-        await redis.aclose()
+        await store.close()
 
 
-class _Watch:
+class Watch:
     """The live loop; keeps the last snapshot so Ctrl-C can still print a summary."""
 
     def __init__(self, settings: Settings, interval: float) -> None:
@@ -191,7 +147,8 @@ class _Watch:
         self.last_rate = 0.0
 
     async def run(self) -> None:
-        redis, metrics, registry = await _connect(self.settings)
+        store = await RedisStore.open(self.settings)
+        metrics, registry = store.metrics, store.registry
         console = Console()
         try:
             with Live(console=console, auto_refresh=False, transient=True) as live:
@@ -209,8 +166,4 @@ class _Watch:
                                                   caption=caption), refresh=True)
                     await asyncio.sleep(self.interval)
         finally:
-            await redis.aclose()
-
-
-def _rate(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
+            await store.close()

@@ -1,11 +1,11 @@
-"""The Faust app: `sessionrec worker`, or `faust -A stream.app worker`.
+"""The Faust app of a worker: `sessionrec worker`, or `faust -A sessionrec.stream.worker.app worker`.
 
-The ingress fetches clicks from Kafka in bounded micro-batches (at most
-``batch_size`` clicks, waiting at most ``batch_wait_ms``) and passes each to
-the agent; the agent runs it through the serving service, and the batch's
-offsets are committed only after the recommendations were acknowledged by
-the broker and the states committed to Redis (see stream.ingress for why the
-clicks do not come through Faust's per-event stream).
+Three parts: the serving service (connections, the model and its hot swap),
+the ingress (micro-batches from Kafka, offsets back to Kafka) and the agent,
+which takes each micro-batch through the batch line (stream.worker.batch:
+process, send, then finish in the background). Nothing is built at import:
+``create_app`` makes one app from the settings; ``app`` exists only for
+Faust's ``-A`` option, and only when asked for.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from pathlib import Path
 
 import faust
 
-from sessionrec.stream.worker.ingress import ClickIngress, MicroBatch
-from sessionrec.stream.worker.serving import Serving
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.watch.web import register_web
+from sessionrec.stream.worker.batch import MicroBatch
+from sessionrec.stream.worker.ingress import ClickIngress
+from sessionrec.stream.worker.serving import Serving
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -40,19 +41,21 @@ def create_app(settings: Settings) -> faust.App:
     serving = app.service(Serving(settings))
     if settings.web_port > 0:
         register_web(app, serving)
-    app.service(ClickIngress(settings, batches))
+    app.service(ClickIngress(settings, serving, batches))
 
     @app.agent(batches, name="recommend")
     async def recommend(stream: faust.StreamT[MicroBatch]) -> None:
+        line = await serving.ready()
         async for batch in stream:
-            try:
-                finishing = await serving.handle(batch.records)
-            except Exception as exc:  # the ingress re-raises it: the batch is not committed
-                batch.done.set_exception(exc)
-                raise
-            finishing.add_done_callback(batch.settle)
+            await line.process(batch, serving.engine)  # a failure fails the batch (and the worker): it is redelivered
 
     return app
 
 
-app = create_app(Settings.from_env())
+def __getattr__(name: str) -> faust.App:
+    """``app``, built from the environment on first access: for `faust -A sessionrec.stream.worker.app`."""
+    if name == "app":
+        app = create_app(Settings.from_env())
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,14 +28,17 @@ def history_matrix(histories: list[np.ndarray], length: int) -> np.ndarray:
 
 
 class Engine:
+    """One model version, ready to serve: its network on the device and the serving rules it was chosen with."""
+
     def __init__(self, blob: bytes, meta: dict[str, Any], device: torch.device, top_k: int) -> None:
         net, config = network_from_bytes(blob, meta)
+        self.serving = config.serving
         self.version: str = meta["version"]
         self.device = device
         self.top_k = top_k
         self.n_known = net.n_items
         self.hidden_size = net.hidden_size
-        self.scorer = GRU4RecScorer(net.to(device), config.history_weight, config.history_decay)
+        self.scorer = GRU4RecScorer(net.to(device), self.serving.history_weight, self.serving.history_decay)
 
     @torch.no_grad()
     def step(self, hidden: np.ndarray, items: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
