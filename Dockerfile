@@ -9,16 +9,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # CPU-only torch from PyTorch's own index, before the project: from PyPI the same pin would pull
-# several GB of CUDA libraries. pyproject's torch==2.13.0 is then already satisfied (2.13.0+cpu).
+# several GB of CUDA libraries. The constraint torch==2.13.0 is then already satisfied (2.13.0+cpu).
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
-# Dependencies and code in separate layers would need a lock file; the project is small, so one step.
+# The tested versions first (constraints.txt, a layer of its own), then the code.
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY model ./model
 COPY replay ./replay
 COPY stream ./stream
-RUN pip install . && rm -rf /src
+RUN pip install -c constraints.txt . && rm -rf /src
 
 # Not root. /app is the working directory: Faust keeps its data folder there, and the model
 # checkpoint is mounted at /app/runs/model (the default SESSIONREC_MODEL_DIR, runs/model).

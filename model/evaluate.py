@@ -19,6 +19,7 @@ from sessionrec.model.network import GRU4Rec
 from sessionrec.model.scoring import PAD, GRU4RecScorer, Scorer, push_history
 from sessionrec.model.sessions import Sessions, session_parallel
 
+
 def hit_rate(ranks: np.ndarray, k: int) -> float:
     """Share of targets ranked in the top k (recall@k with one target per case)."""
     return float(np.mean(ranks <= k))
@@ -51,7 +52,8 @@ class Metrics:
 
     def to_dict(self) -> dict[str, float | int]:
         d = asdict(self)
-        return {"accuracy@1": d["accuracy_at_1"], "recall@5": d["recall_at_5"], "recall@20": d["recall_at_20"], "mrr@20": d["mrr_at_20"], "targets": d["targets"]}
+        return {"accuracy@1": d["accuracy_at_1"], "recall@5": d["recall_at_5"], "recall@20": d["recall_at_20"], "mrr@20": d["mrr_at_20"],
+                "targets": d["targets"]}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ which is what makes sampled training fast.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch.optim import Optimizer
@@ -19,7 +19,7 @@ class AdagradM(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, eps=eps))
 
     @torch.no_grad()
-    def step(self, closure=None):  # noqa: ANN001 - the Optimizer signature
+    def step(self, closure: Callable[[], float] | None = None) -> None:
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             for p in params:
@@ -33,14 +33,13 @@ class AdagradM(Optimizer):
             for p in params:
                 if p.grad.is_sparse:
                     self._sparse(p, group["lr"], group["momentum"], group["eps"])
-        return None
 
     def _dense(self, params: list[torch.Tensor], lr: float, momentum: float, eps: float) -> None:
         """All dense parameters at once (foreach kernels): the per-tensor loop costs more than the math."""
         grads = [p.grad for p in params]
         accs = [self.state[p]["acc"] for p in params]
         torch._foreach_addcmul_(accs, grads, grads)
-        updates = torch._foreach_div(grads, torch._foreach_sqrt(torch._foreach_add(accs, eps)))
+        updates = torch._foreach_div(grads, torch._foreach_sqrt(torch._foreach_add(accs, eps)))  # noqa: SLF001 - torch names its foreach kernels so
         if momentum > 0:
             velocities = [self.state[p]["velocity"] for p in params]
             torch._foreach_mul_(velocities, momentum)

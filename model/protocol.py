@@ -25,7 +25,6 @@ from sessionrec.model.sessions import Sessions
 from sessionrec.model.vocab import Vocabulary
 
 
-
 @dataclass(frozen=True)
 class Split:
     train: pd.DataFrame

@@ -6,8 +6,7 @@ import torch
 from click.testing import CliRunner
 
 from sessionrec.model import checkpoint
-from sessionrec.model.config import PRESETS
-from sessionrec.model.config import NetworkConfig
+from sessionrec.model.config import PRESETS, NetworkConfig
 from sessionrec.model.network import GRU4Rec
 from sessionrec.model.vocab import Vocabulary
 from sessionrec.stream.cli.main import main

@@ -141,12 +141,14 @@ def test_dockerfile() -> None:
     instructions = [line.strip() for line in re.sub(r"\\\n", " ", text).splitlines() if line.strip() and not line.lstrip().startswith("#")]
     assert instructions[0] == "FROM python:3.11-slim"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    torch_pin = next(d for d in project["project"]["dependencies"] if d.startswith("torch=="))
+    torch_pin = next(line for line in (ROOT / "constraints.txt").read_text().splitlines() if line.startswith("torch=="))
     runs = [i for i in instructions if i.startswith("RUN ")]
     torch_step = next(i for i in runs if "torch==" in i)
     assert torch_pin in torch_step.split() and "--index-url https://download.pytorch.org/whl/cpu" in torch_step
-    assert runs.index(torch_step) < next(k for k, i in enumerate(runs) if "pip install ." in i)
+    install = next(k for k, i in enumerate(runs) if "pip install -c constraints.txt ." in i)  # the tested versions
+    assert runs.index(torch_step) < install
     copied = " ".join(i for i in instructions if i.startswith("COPY "))
+    assert "constraints.txt" in copied and "LICENSE" in copied
     for folder in project["tool"]["setuptools"]["package-dir"].values():
         assert f"COPY {folder} " in copied
     assert project["project"]["readme"] in copied

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from sessionrec.model import checkpoint
-from sessionrec.model.config import PRESETS
-from sessionrec.model.config import NetworkConfig
+from sessionrec.model.config import PRESETS, NetworkConfig
 from sessionrec.model.network import GRU4Rec
 from sessionrec.model.vocab import Vocabulary
 from sessionrec.stream.worker.inference import Engine, history_matrix

@@ -11,11 +11,11 @@ import redis
 from click.testing import CliRunner
 
 from sessionrec.stream.cli.main import Cli
+from sessionrec.stream.cli.watching import monitor
+from sessionrec.stream.local.servers import free_port
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import RR_SCALE, Counts
-from sessionrec.stream.cli.watching import monitor
 from sessionrec.stream.watch.monitor import metrics_table
-from sessionrec.stream.local.servers import free_port
 
 
 def _cli() -> click.Group:

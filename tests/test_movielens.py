@@ -11,11 +11,11 @@ import torch
 
 from sessionrec.model.baselines import MostPopular, SequentialKNN
 from sessionrec.model.bench import run_movielens_bench as run_bench
+from sessionrec.model.config import PRESETS
 from sessionrec.model.data import ITEM, SESSION, TIME, DataError
 from sessionrec.model.evaluate import rank_after_history, ranking_metrics
 from sessionrec.model.movielens import default_folder, leave_one_out, load_ratings, make_task, movie_titles, split_long
 from sessionrec.model.report import movielens_table as bench_table
-from sessionrec.model.config import PRESETS
 from sessionrec.model.sessions import Sessions
 
 REAL = default_folder()

@@ -15,9 +15,9 @@ from sessionrec.model.protocol import load_split
 from sessionrec.model.workflow import train_checkpoint
 from sessionrec.replay.replayer import replay
 from sessionrec.replay.source import load_stream
+from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
-from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
 from sessionrec.stream.settings import Settings
 
 CLICKS = 400

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from sessionrec.model.data import DataError, data_dir
 from sessionrec.replay.kafka.connection import KafkaConnection
+from sessionrec.replay.kafka.wire import wire_item
 from sessionrec.replay.pacing import Pacing, bursts, parse_speed
 from sessionrec.replay.replayer import ReplaySummary, replay
-from sessionrec.replay.kafka.wire import wire_item
 from sessionrec.replay.source import encode, frame_records, load_stream
 from sessionrec.stream.local.servers import free_port
 

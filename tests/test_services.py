@@ -101,13 +101,12 @@ def test_local_services_starts_only_what_is_missing() -> None:
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
 def test_local_services_stop_everything_on_errors(error: type[BaseException]) -> None:
     before = set(live_services())
-    with pytest.raises(error):
-        with local_services(None, None) as (bootstrap, url):
-            started = set(live_services()) - before
-            assert sorted(s.name for s in started) == ["redis", "tansu"]
-            assert port_open(int(bootstrap.rsplit(":", 1)[1]))
-            assert redis.Redis.from_url(url).ping()
-            raise error()
+    with pytest.raises(error), local_services(None, None) as (bootstrap, url):
+        started = set(live_services()) - before
+        assert sorted(s.name for s in started) == ["redis", "tansu"]
+        assert port_open(int(bootstrap.rsplit(":", 1)[1]))
+        assert redis.Redis.from_url(url).ping()
+        raise error()
     for service in started:
         assert_gone(service)
 

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from sessionrec.model.config import PRESETS
+from sessionrec.model.config import PRESETS, NetworkConfig
 from sessionrec.model.evaluate import rank_targets
-from sessionrec.model.config import NetworkConfig
 from sessionrec.model.network import GRU4Rec
 from sessionrec.model.scoring import GRU4RecScorer
 from sessionrec.model.sessions import Sessions, session_parallel

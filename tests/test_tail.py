@@ -13,9 +13,9 @@ from sessionrec.model.movielens import movie_titles
 from sessionrec.replay.kafka.clients import start_producer
 from sessionrec.replay.kafka.sender import BatchSender
 from sessionrec.stream.cli.main import Cli
+from sessionrec.stream.cli.watching import tail
 from sessionrec.stream.local.servers import free_port
 from sessionrec.stream.settings import Settings
-from sessionrec.stream.cli.watching import tail
 from sessionrec.stream.watch.tail import follow, format_line
 
 

@@ -8,17 +8,16 @@ import torch
 from redis.asyncio import Redis
 
 from sessionrec.model import checkpoint
-from sessionrec.model.config import PRESETS
-from sessionrec.model.config import NetworkConfig
+from sessionrec.model.config import PRESETS, NetworkConfig
 from sessionrec.model.network import GRU4Rec
 from sessionrec.model.vocab import Vocabulary
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.registry import ModelRegistry
-from sessionrec.stream.settings import Settings
 from sessionrec.stream.redis.store import RedisStore
+from sessionrec.stream.redis.vocabulary import SharedVocabulary
+from sessionrec.stream.settings import Settings
 from sessionrec.stream.trainer.cycle import Trainer
 from sessionrec.stream.trainer.window import SessionWindow
-from sessionrec.stream.redis.vocabulary import SharedVocabulary
 
 
 def test_window_keeps_the_most_recently_active_sessions_and_their_last_clicks():

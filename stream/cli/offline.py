@@ -31,7 +31,7 @@ DATA_HELP = "Folder with train_data.csv and test_data.csv [default: $SESSIONREC_
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--threads", type=int, default=None, help="torch CPU threads [default: torch's choice].")
-def train(data, preset, config_file, out, threads, **overrides) -> None:  # noqa: ANN001 - click passes the options
+def train(data, preset, config_file, out, threads, **overrides: object) -> None:  # noqa: ANN001 - click passes the options
     """Train GRU4Rec on the training clicks, evaluate on the test clicks, write a checkpoint."""
     import torch
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -42,10 +43,8 @@ def monitor(interval: float, once: bool, as_json: bool, **overrides: object) -> 
             Console().print(metrics_table(snapshot.total, snapshot.recent, rate, snapshot.version))
         return
     watch = Watch(settings, interval)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(watch.run())
-    except KeyboardInterrupt:
-        pass
     if watch.last is not None:
         first, last = watch.first or watch.last, watch.last
         watched = last.at - first.at
@@ -82,7 +81,5 @@ def tail(from_beginning: bool, limit: int | None, titles: Path | None, topic: st
         from sessionrec.model.movielens import movie_titles
 
         names = movie_titles(titles)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(print_records(settings, topic or settings.recs_topic, from_beginning, limit, names, as_json))
-    except KeyboardInterrupt:
-        pass

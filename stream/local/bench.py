@@ -70,7 +70,7 @@ async def _phase(settings: Settings, warmup: pd.DataFrame, body: pd.DataFrame, w
         for proc in procs:
             proc.check()
 
-        try:
+    try:
         async with RecommendationReader(settings) as reader:
             await replay(warmup, topic=settings.clicks_topic, kafka=settings, progress=False)
             await reader.wait_for(len(warmup), timeout_s=120, check=check)  # workers up, groups joined

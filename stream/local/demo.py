@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
@@ -47,7 +48,7 @@ class DemoResult:
     versions: list[str]  # promoted model versions, newest first
 
 
-def offline_report(settings: Settings, frame) -> tuple[Report, ServingConfig]:  # noqa: ANN001 - a click frame
+def offline_report(settings: Settings, frame: pd.DataFrame) -> tuple[Report, ServingConfig]:
     """What `sessionrec evaluate --session-timeout` computes for the served checkpoint on exactly these clicks, by the worker's rules."""
     ckpt = checkpoint.load(Path(settings.model_dir))
     serving = replace(ckpt.config.serving, **settings.serving_overrides())

@@ -1,0 +1,209 @@
+"""Stream commands: replay, worker, trainer, demo, and the stream benchmarks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sessionrec.model.formats import FORMATS
+from sessionrec.stream.cli.options import settings_from, speed, with_connection
+from sessionrec.stream.settings import Settings
+
+
+@click.command()
+@click.argument("csv", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="ecommerce", show_default=True,
+              help="Column layout of the file: ecommerce (event_time, product_id, user_session), gru4rec (tab-separated "
+                   "SessionId, ItemId, Time) or movielens (userId, movieId, timestamp).")
+@click.option("--speed", "speed_factor", default="max", show_default=True, callback=speed, metavar="max|Nx",
+              help="max = as fast as the broker takes clicks; N or Nx = N times real time, keeping the gaps between "
+                   "event times (60x plays an hour of clicks in a minute).")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None, metavar="EPS",
+              help="Send a fixed number of clicks per second instead, ignoring event-time gaps.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Only the first N clicks in event-time order.")
+@click.option("--topic", default=None, help="Topic to write [default: $SESSIONREC_CLICKS_TOPIC or clicks].")
+@click.option("--bootstrap", default=None, metavar="HOST:PORT",
+              help="Kafka bootstrap servers [default: $SESSIONREC_KAFKA_BOOTSTRAP or 127.0.0.1:9092].")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
+def replay(csv: Path, fmt: str, speed_factor: float | None, rate: float | None, limit: int | None, topic: str | None,
+           bootstrap: str | None, progress: bool) -> None:
+    """Replay the clicks of CSV into Kafka in event-time order, keyed by session.
+
+    Each click becomes {"session_id", "item_id", "ts"} JSON on the topic;
+    clicks with equal times keep their file order. Ends once the broker has
+    acknowledged every click, with a one-line summary.
+    """
+    import asyncio
+
+    from sessionrec.replay.pacing import Pacing
+    from sessionrec.replay.replayer import replay as replay_clicks
+    from sessionrec.replay.source import load_stream
+
+    if rate is not None and speed_factor is not None:
+        raise click.UsageError("give --speed or --rate, not both")
+    settings = settings_from(kafka_bootstrap=bootstrap)
+    frame = load_stream(csv, fmt, limit)
+    summary = asyncio.run(replay_clicks(frame, topic=topic or settings.clicks_topic, kafka=settings,
+                                        pacing=Pacing(speed=speed_factor, rate=rate), progress=progress))
+    click.echo(summary.line())
+
+
+@click.command()
+@with_connection
+@click.option("--model", "model_dir", default=None, help="Checkpoint that seeds the model registry when it is empty [default: runs/model].")
+@click.option("--web-port", type=int, default=None, help="Port of the worker's web server (metrics) [default: 6066].")
+@click.option("--loglevel", default="warning", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+def worker(loglevel: str, **overrides: object) -> None:
+    """Serve recommendations: consume clicks, keep session state in Redis, emit top-k lists.
+
+    Runs until stopped (Ctrl-C). Start more workers (up to the number of
+    partitions of the clicks topic) to scale out; they share the work through
+    their Kafka consumer group. Every setting also reads SESSIONREC_* variables.
+    """
+    import faust
+
+    from sessionrec.stream.worker.app import create_app
+
+    app = create_app(settings_from(**overrides))
+    faust.Worker(app, loglevel=loglevel.upper(), quiet=True).execute_from_commandline()
+
+
+@click.command()
+@with_connection
+@click.option("--interval", "trainer_interval_s", type=float, default=None, help="Seconds between fine-tunes [default: 60].")
+@click.option("--min-sessions", "trainer_min_sessions", type=int, default=None, help="Sessions needed before the first fine-tune [default: 200].")
+def trainer(**overrides: object) -> None:
+    """Fine-tune the served model on the stream and promote it when it predicts recent sessions better.
+
+    Reads the recommendations topic (clicks the workers already answered),
+    keeps a bounded window of recent sessions, and every interval fine-tunes
+    the current model on all but the newest sessions; the newest decide.
+    Runs until stopped (Ctrl-C).
+    """
+    import asyncio
+    import logging
+    import signal
+
+    from sessionrec.stream.redis.store import RedisStore
+    from sessionrec.stream.trainer.loop import run_trainer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s trainer: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    settings = settings_from(**overrides)
+
+    async def main() -> None:
+        store = await RedisStore.open(settings)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        try:
+            await run_trainer(settings, store, stop)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+@click.command()
+@with_connection
+@click.option("--data", "csv", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Click file to replay [default: ../shared/data/ecommerce/test_data.csv].")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="ecommerce", show_default=True)
+@click.option("--speed", "speed_factor", default="max", show_default=True, callback=speed, metavar="max|Nx", help="Replay speed: max, or N times real time.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N clicks.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes (at most the partitions).")
+@click.option("--trainer/--no-trainer", default=False, show_default=True,
+              help="Also run the online trainer (every 10 s), which fine-tunes and promotes models while the stream runs.")
+@click.option("--model", "model_dir", default=None, help="Checkpoint to serve; trained first if missing [default: runs/model].")
+def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed_factor, limit, workers, trainer, model_dir) -> None:  # noqa: ANN001
+    """Run the whole pipeline on this machine and report online accuracy.
+
+    Starts Tansu and Redis on free local ports (unless --bootstrap /
+    --redis-url are given), trains a model if there is none, starts the
+    workers, replays the clicks, shows live progress and online accuracy, and
+    ends with the online figures next to the offline evaluation of the same
+    model on the same clicks. Stops everything it started, also on Ctrl-C.
+    """
+    import asyncio
+    import uuid
+
+    from sessionrec.model.data import data_dir
+    from sessionrec.model.report import console
+    from sessionrec.model.workflow import ensure_checkpoint
+    from sessionrec.replay.pacing import Pacing
+    from sessionrec.stream.local.demo import run_demo, summary_table
+    from sessionrec.stream.local.servers import local_services
+
+    csv = csv or data_dir() / "ecommerce" / "test_data.csv"
+    own = kafka_bootstrap is None and redis_url is None
+    tag = "" if own else f"-demo-{uuid.uuid4().hex[:6]}"  # on shared servers, never mix with other runs
+    with local_services(kafka_bootstrap, redis_url) as (bootstrap, redis):
+        settings = settings_from(
+            kafka_bootstrap=bootstrap, redis_url=redis, redis_prefix=redis_prefix or f"sessionrec{tag}", model_dir=model_dir, web_port=0,
+            clicks_topic=f"clicks{tag}", recs_topic=f"recommendations{tag}", dlq_topic=f"clicks.dlq{tag}", app_id=f"sessionrec{tag}",
+            trainer_interval_s=10.0 if trainer else None,
+        )
+        ensure_checkpoint(settings.model_dir)
+        console.print(f"Kafka {bootstrap}, Redis {redis}, model {settings.model_dir}; replaying {csv}")
+        result = asyncio.run(run_demo(settings, csv, fmt, Pacing(speed=speed_factor), limit, workers, trainer))
+    console.print()
+    console.print(summary_table(result))
+    console.print(f"{result.recommended:,} recommendations for {result.clicks:,} clicks in {result.seconds:.0f} s; "
+                  f"models served: {', '.join(result.versions) or '-'}")
+
+
+@click.command("stream")
+@with_connection
+@click.option("--clicks", type=click.IntRange(min=1000), default=200_000, show_default=True, help="Clicks in the throughput run.")
+@click.option("--sessions", type=click.IntRange(min=1), default=20_000, show_default=True)
+@click.option("--items", type=click.IntRange(min=1), default=15_000, show_default=True, help="Catalogue size; items beyond the model's are new to it.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes (at most the partitions).")
+@click.option("--rate", type=float, default=1000.0, show_default=True, help="Clicks/s of the steady latency run.")
+@click.option("--latency-seconds", type=float, default=10.0, show_default=True,
+              help="Length of the latency run (longer steady runs stalled the local Tansu broker here).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/stream.json"), show_default=True, help="JSON file written in any case.")
+def bench_stream(kafka_bootstrap, redis_url, redis_prefix, clicks, sessions, items, workers, rate, latency_seconds, as_json, out) -> None:  # noqa: ANN001
+    """End-to-end clicks/s and latency p50/p99 of the live pipeline.
+
+    Starts a local Tansu broker and Redis unless --bootstrap / --redis-url
+    are given, trains a model into runs/model if there is none, and runs the
+    workers as separate processes.
+    """
+    from sessionrec.model.workflow import ensure_checkpoint
+    from sessionrec.stream.local.bench import print_result, run_stream_bench, write_json
+    from sessionrec.stream.local.servers import local_services
+
+    with local_services(kafka_bootstrap, redis_url) as (bootstrap, redis):
+        settings = settings_from(kafka_bootstrap=bootstrap, redis_url=redis, redis_prefix=redis_prefix)
+        ensure_checkpoint(settings.model_dir)
+        result = run_stream_bench(settings, clicks=clicks, sessions=sessions, items=items, workers=workers, rate=rate, latency_seconds=latency_seconds)
+    write_json(result, out)
+    print_result(result, as_json)
+
+
+@click.command("inference")
+@click.option("--model", "model_dir", default="runs/model", show_default=True, help="Checkpoint to load.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda[:N].")
+@click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def bench_inference(model_dir, device, batch, as_json) -> None:  # noqa: ANN001
+    """The inference stage alone: one micro-batch's GRU step, scores over all items and top-k.
+
+    On a GPU it also checks the CUDA path against the CPU path on the same inputs.
+    """
+    import json
+    from dataclasses import asdict
+
+    import torch
+
+    from sessionrec.model.report import console
+    from sessionrec.stream.local.bench import inference_table, run_inference_bench
+
+    torch.set_num_threads(Settings.from_env().torch_threads)  # as a worker runs it
+    result = run_inference_bench(model_dir, device, batch=batch)
+    if as_json:
+        click.echo(json.dumps(asdict(result)))
+    else:
+        console.print(inference_table(result))

@@ -1,0 +1,185 @@
+"""`sessionrec bench stream`: end-to-end throughput and latency of the live pipeline.
+
+Throughput: synthetic clicks (200k over 20k sessions and ~15k items by
+default) replayed as fast as the broker takes them; clicks/s is measured
+from the first click produced to the last recommendation received. Latency:
+clicks at a steady rate, on fresh topics and workers; each click's latency runs from the Kafka timestamp
+its producer gave it to the moment its recommendation is read back.
+Workers are separate processes, as in production; the broker and Redis run
+on this machine unless URLs are given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+from sessionrec.model import checkpoint
+from sessionrec.model.data import ITEM, SESSION, TIME
+from sessionrec.model.report import console
+from sessionrec.replay.pacing import Pacing
+from sessionrec.replay.replayer import replay
+from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
+from sessionrec.stream.settings import Settings
+
+
+@dataclass(frozen=True)
+class StreamBench:
+    clicks: int
+    sessions: int
+    items: int
+    workers: int
+    clicks_per_s: float
+    latency_rate: float
+    latency_clicks: int
+    latency_p50_ms: float
+    latency_p99_ms: float
+    latency_max_ms: float
+    serve_p50_ms: float  # of the latency: click produced -> recommendation computed in the worker
+    serve_p99_ms: float
+    model_version: str
+
+
+def synthetic_clicks(n: int, sessions: int, items: int, known: list[str], seed: int = 0) -> pd.DataFrame:
+    """Clicks on a Zipf-like catalogue: the model's items first, then never-seen ones up to ``items``."""
+    rng = np.random.default_rng(seed)
+    catalogue = np.array(known[:items] + [f"new-{i}" for i in range(max(0, items - len(known)))])
+    popularity = 1.0 / np.arange(1, len(catalogue) + 1) ** 0.8
+    picks = rng.choice(len(catalogue), size=n, p=popularity / popularity.sum())
+    owners = rng.integers(0, sessions, size=n)
+    return pd.DataFrame({SESSION: np.char.add("bench-", owners.astype(str)), ITEM: catalogue[picks], TIME: time.time() + 0.01 * np.arange(n)})
+
+
+async def _phase(settings: Settings, warmup: pd.DataFrame, body: pd.DataFrame, workers: int, pacing: Pacing) -> tuple[float, list]:
+    """Workers on the phase's own topics: warm up, replay ``body``, wait for every recommendation.
+
+    Returns clicks/s from the first body click produced to the last recommendation
+    received, and the body's recommendations as read.
+    """
+    procs = [WorkerProcess(settings, name=f"worker-{i}") for i in range(workers)]
+
+    def check() -> None:
+        for proc in procs:
+            proc.check()
+
+    try:
+        async with RecommendationReader(settings) as reader:
+            await replay(warmup, topic=settings.clicks_topic, kafka=settings, progress=False)
+            await reader.wait_for(len(warmup), timeout_s=120, check=check)  # workers up, groups joined
+            before = set(reader.received)
+            reading = asyncio.create_task(reader.wait_for(len(warmup) + len(body), timeout_s=600, check=check))
+            started = time.time()
+            await replay(body, topic=settings.clicks_topic, kafka=settings, pacing=pacing, progress=True)
+            await reading
+    finally:
+        for proc in procs:
+            proc.stop()
+    recs = [r for k, r in reader.received.items() if k not in before]
+    return len(body) / (max(r.at for r in recs) - started), recs
+
+
+def _fresh(settings: Settings) -> Settings:
+    """New topics, consumer group and Redis prefix, so runs and phases never mix (a long topic slows Tansu's fetches)."""
+    tag = uuid.uuid4().hex[:8]
+    return replace(settings, clicks_topic=f"bench-clicks-{tag}", recs_topic=f"bench-recs-{tag}", dlq_topic=f"bench-dlq-{tag}",
+                   redis_prefix=f"bench-{tag}", app_id=f"bench-{tag}", web_port=0)
+
+
+def run_stream_bench(settings: Settings, *, clicks: int, sessions: int, items: int, workers: int, rate: float, latency_seconds: float) -> StreamBench:
+    known = checkpoint.load(Path(settings.model_dir)).vocab.items
+    latency_clicks = int(rate * latency_seconds)
+    data = synthetic_clicks(clicks + 200, sessions, items, known)
+    clicks_per_s, _ = asyncio.run(_phase(_fresh(settings), data[:200], data[200:], workers, Pacing()))
+    steady = synthetic_clicks(latency_clicks + 200, sessions, items, known, seed=1)
+    _, recs = asyncio.run(_phase(_fresh(settings), steady[:200], steady[200:], workers, Pacing(rate=rate)))
+    latencies = 1000.0 * np.array([[r.at - r.rec["click_time"], r.rec["served_at"] - r.rec["click_time"]] for r in recs])
+    return StreamBench(
+        clicks=clicks, sessions=sessions, items=items, workers=workers, clicks_per_s=clicks_per_s, latency_rate=rate,
+        latency_clicks=latency_clicks, latency_p50_ms=float(np.percentile(latencies[:, 0], 50)), latency_p99_ms=float(np.percentile(latencies[:, 0], 99)),
+        latency_max_ms=float(latencies[:, 0].max()), serve_p50_ms=float(np.percentile(latencies[:, 1], 50)),
+        serve_p99_ms=float(np.percentile(latencies[:, 1], 99)), model_version=recs[0].rec["model_version"],
+    )
+
+
+def stream_table(result: StreamBench) -> Table:
+    table = Table(title=f"Stream benchmark ({result.workers} worker(s), model {result.model_version})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row(f"throughput, {result.clicks:,} clicks / {result.sessions:,} sessions / ~{result.items:,} items", f"{result.clicks_per_s:,.0f} clicks/s")
+    table.add_row(f"latency p50 at {result.latency_rate:,.0f} clicks/s ({result.latency_clicks:,} clicks)", f"{result.latency_p50_ms:.1f} ms")
+    table.add_row("latency p99", f"{result.latency_p99_ms:.1f} ms")
+    table.add_row("latency max", f"{result.latency_max_ms:.1f} ms")
+    table.add_row("  of which click produced -> recommendation computed, p50 / p99", f"{result.serve_p50_ms:.1f} / {result.serve_p99_ms:.1f} ms")
+    return table
+
+
+def write_json(result: StreamBench, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(result), indent=2))
+
+
+def print_result(result: StreamBench, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(asdict(result)))
+    else:
+        console.print(stream_table(result))
+
+
+@dataclass(frozen=True)
+class InferenceBench:
+    device: str
+    batch: int
+    items: int  # the network's
+    step_ms: float  # GRU step + scoring over all items + top-k, one micro-batch
+    rows_per_s: float
+    max_state_diff: float | None  # against the CPU path, on the same inputs (None when this is the CPU)
+    topk_agreement: float | None  # share of top-k lists identical to the CPU's
+
+
+def run_inference_bench(model_dir: str, device: str, *, batch: int = 256, steps: int = 100, top_k: int = 20, history_len: int = 50) -> InferenceBench:
+    """The inference stage alone, on random sessions; compared with the CPU when run elsewhere."""
+    import torch
+
+    from sessionrec.stream.worker.inference import Engine, history_matrix, pick_device
+
+    blob, meta = checkpoint.to_bytes(checkpoint.load(Path(model_dir)))
+    target = pick_device(device)
+    engine = Engine(blob, meta, target, top_k)
+    rng = np.random.default_rng(0)
+    hidden = rng.normal(0, 0.3, (batch, engine.hidden_size)).astype(np.float32)
+    items = rng.integers(0, engine.n_known + 100, batch)  # some items the model does not know
+    history = history_matrix([rng.integers(0, engine.n_known + 100, rng.integers(1, history_len)).astype(np.int32) for _ in range(batch)], history_len)
+    history[:, -1] = items
+    engine.step(hidden, items, history)  # warm up (CUDA context, kernels)
+    if target.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        state, recs = engine.step(hidden, items, history)  # returns host arrays: includes the copies back
+    seconds = (time.perf_counter() - start) / steps
+    diff = agreement = None
+    if target.type != "cpu":
+        cpu_state, cpu_recs = Engine(blob, meta, torch.device("cpu"), top_k).step(hidden, items, history)
+        diff = float(np.abs(cpu_state - state).max())
+        agreement = float(np.mean([(a == b).all() for a, b in zip(cpu_recs, recs)]))
+    return InferenceBench(str(target), batch, engine.n_known, seconds * 1000, batch / seconds, diff, agreement)
+
+
+def inference_table(result: InferenceBench) -> Table:
+    table = Table(title=f"Inference stage, micro-batch {result.batch}, {result.items:,} items, {result.device}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("per micro-batch", f"{result.step_ms:.2f} ms")
+    table.add_row("sessions/s", f"{result.rows_per_s:,.0f}")
+    if result.max_state_diff is not None:
+        table.add_row("max |state - CPU state|", f"{result.max_state_diff:.2e}")
+        table.add_row("top-k lists equal to the CPU's", f"{result.topk_agreement:.1%}")
+    return table

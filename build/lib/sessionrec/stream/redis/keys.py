@@ -1,0 +1,22 @@
+"""Every Redis key the project uses, under one configurable prefix."""
+
+from __future__ import annotations
+
+
+class Keys:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.vocab_index = f"{prefix}:vocab:index"  # hash raw item id -> dense index
+        self.vocab_items = f"{prefix}:vocab:items"  # list dense index -> raw item id
+        self.model_current = f"{prefix}:model:current"  # version string of the promoted model
+        self.model_history = f"{prefix}:model:history"  # promoted versions, newest first
+        self.metrics_total = f"{prefix}:metrics:total"  # hash of online counters since the start
+
+    def session(self, session_id: str) -> str:
+        return f"{self.prefix}:s:{session_id}"
+
+    def model(self, version: str) -> str:
+        return f"{self.prefix}:model:{version}"  # hash: weights, meta
+
+    def metrics_bucket(self, bucket: int) -> str:
+        return f"{self.prefix}:metrics:b:{bucket}"

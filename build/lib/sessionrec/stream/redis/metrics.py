@@ -1,0 +1,86 @@
+"""Online accuracy, prequential (DESIGN rule 6), counted in Redis by all workers.
+
+The list recommended after click t is scored against click t+1 before any
+state learns from t+1. Counters are integers (reciprocal ranks in millionths)
+so that increments from many workers add up exactly; they land in a running
+total and in a per-time-bucket hash, in the same atomic write as the session
+states they belong to (stream.redis.commit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from redis.asyncio import Redis
+
+from sessionrec.stream.redis.keys import Keys
+
+RR_SCALE = 1_000_000
+
+
+@dataclass
+class Counts:
+    clicks: int = 0  # applied clicks
+    scored: int = 0  # clicks that had a previous recommendation to score
+    hit1: int = 0
+    hit5: int = 0
+    hit20: int = 0
+    rr20: int = 0  # sum of 1/rank within the top 20, in millionths
+    fresh: int = 0  # clicks that started a session state (new session or after a timeout)
+    duplicates: int = 0  # redelivered clicks skipped
+    recomputed: int = 0  # states rebuilt for a new model version
+    dead_letters: int = 0
+
+    def score(self, previous: list[int] | None, item: int) -> None:
+        """Count click ``item`` against the list recommended before it (if any)."""
+        if previous is None:
+            return
+        self.scored += 1
+        try:
+            rank = previous.index(item) + 1
+        except ValueError:
+            return
+        self.hit1 += rank <= 1
+        self.hit5 += rank <= 5
+        self.hit20 += rank <= 20
+        if rank <= 20:
+            self.rr20 += round(RR_SCALE / rank)
+
+    def add(self, other: Counts) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def rates(self) -> dict[str, float]:
+        n = max(self.scored, 1)
+        return {"hr@1": self.hit1 / n, "hr@5": self.hit5 / n, "hr@20": self.hit20 / n, "mrr@20": self.rr20 / RR_SCALE / n}
+
+    @classmethod
+    def from_redis(cls, raw: dict[bytes, bytes]) -> Counts:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k.decode(): int(v) for k, v in raw.items() if k.decode() in known})
+
+
+class OnlineMetrics:
+    def __init__(self, redis: Redis, keys: Keys, bucket_s: int, bucket_ttl_s: int = 7 * 86400) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.bucket_s = bucket_s
+        self.bucket_ttl_s = bucket_ttl_s
+
+    def bucket(self, now: float) -> int:
+        return int(now // self.bucket_s) * self.bucket_s
+
+    def counter_keys(self, now: float) -> list[str]:
+        """Where a commit at ``now`` adds its counts: the running total and the current time bucket."""
+        return [self.keys.metrics_total, self.keys.metrics_bucket(self.bucket(now))]
+
+    async def total(self) -> Counts:
+        return Counts.from_redis(await self.redis.hgetall(self.keys.metrics_total))
+
+    async def buckets(self, since: float, until: float) -> list[tuple[int, Counts]]:
+        starts = range(self.bucket(since), self.bucket(until) + 1, self.bucket_s)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for start in starts:
+                pipe.hgetall(self.keys.metrics_bucket(start))
+            found = await pipe.execute()
+        return [(start, Counts.from_redis(raw)) for start, raw in zip(starts, found)]

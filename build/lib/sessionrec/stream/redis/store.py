@@ -1,0 +1,43 @@
+"""Everything the project keeps in Redis, behind one object built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from sessionrec.stream.redis.commit import BatchCommit
+from sessionrec.stream.redis.connection import connect
+from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.metrics import OnlineMetrics
+from sessionrec.stream.redis.registry import ModelRegistry
+from sessionrec.stream.redis.sessions import SessionStore
+from sessionrec.stream.redis.vocabulary import SharedVocabulary
+from sessionrec.stream.settings import Settings
+
+
+@dataclass
+class RedisStore:
+    redis: Redis
+    keys: Keys
+    sessions: SessionStore
+    vocab: SharedVocabulary
+    registry: ModelRegistry
+    metrics: OnlineMetrics
+    commit: BatchCommit  # the atomic write of a micro-batch
+
+    @classmethod
+    def over(cls, redis: Redis, settings: Settings) -> RedisStore:
+        """The store on a client that is already connected."""
+        keys = Keys(settings.redis_prefix)
+        metrics = OnlineMetrics(redis, keys, settings.metrics_bucket_s)
+        return cls(redis, keys, SessionStore(redis, keys), SharedVocabulary(redis, keys), ModelRegistry(redis, keys), metrics,
+                   BatchCommit(redis, keys, metrics, settings.state_ttl_s))
+
+    @classmethod
+    async def open(cls, settings: Settings) -> RedisStore:
+        """Connect (a one-line ConnectionError when Redis does not answer) and build the store."""
+        return cls.over(await connect(settings), settings)
+
+    async def close(self) -> None:
+        await self.redis.aclose()

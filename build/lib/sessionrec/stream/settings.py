@@ -1,0 +1,116 @@
+"""All runtime configuration in one object, read from SESSIONREC_* environment variables.
+
+Every field can be set as ``SESSIONREC_<FIELD NAME IN CAPITALS>``, e.g.
+``SESSIONREC_KAFKA_BOOTSTRAP=broker:9092`` or ``SESSIONREC_BATCH_SIZE=512``.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from sessionrec.replay.kafka.connection import KafkaConnection
+
+PREFIX = "SESSIONREC_"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings(KafkaConnection):
+    """Kafka connection (inherited: kafka_bootstrap, kafka_security_protocol, ...), topics, Redis, worker, trainer."""
+
+    # Kafka topics and the Faust app
+    clicks_topic: str = "clicks"
+    recs_topic: str = "recommendations"
+    dlq_topic: str = "clicks.dlq"
+    partitions: int = 4  # of the clicks topic: the ceiling on parallel workers
+    app_id: str = "sessionrec"  # Faust app id
+    faust_dir: str = "runs/faust"  # Faust's working files
+
+    # Redis
+    redis_url: str = "redis://127.0.0.1:6379/0"  # rediss://:password@host:port/db for TLS with a password
+    redis_ssl_ca_certs: str = ""
+    redis_prefix: str = "sessionrec"
+    # worker
+    model_dir: str = "runs/model"  # checkpoint that seeds the registry when it is empty
+    batch_size: int = 256  # clicks per micro-batch, at most
+    batch_wait_ms: float = 20.0  # how long a micro-batch waits to fill
+    commit_interval_s: float = 1.0  # how often consumed offsets are committed (redelivered clicks are skipped by offset)
+    top_k: int = 20
+    device: str = "auto"  # auto (CUDA when present), cpu or cuda[:N]
+    torch_threads: int = 1  # CPU threads for inference; small per-batch ops lose more to contention than they gain
+    # Serving rules travel with the model (its checkpoint's config); these override them when set.
+    session_timeout_s: float | None = None  # event-time pause that starts a fresh session state [model's: 1800]
+    history_len: int | None = None  # recent clicks kept per session [model's: 50]
+    state_ttl_s: int = 86400  # wall-clock lifetime of an idle session's state
+    dlq_max_bytes: int = 4096  # of the offending payload kept in a dead letter
+    max_click_bytes: int = 65536  # larger clicks are rejected
+    metrics_bucket_s: int = 10  # width of an online-metrics time bucket
+    web_port: int = 6066  # Faust's web server (metrics, dashboard); 0 = none
+    web_bind: str = "127.0.0.1"
+    # trainer
+    trainer_interval_s: float = 60.0
+    trainer_window: int = 20000  # most recent sessions kept for fine-tuning
+    trainer_session_clicks: int = 50  # last clicks kept per session in the window
+    trainer_min_sessions: int = 200  # sessions with a click to predict before a fine-tune runs
+    trainer_epochs: int = 3
+    trainer_holdout: float = 0.2  # newest share of the window's sessions that decides on promotion
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(f.name, raw, _TYPES[f.name])
+        return replace(cls(**values), **overrides)
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as SESSIONREC_* variables, for a child process."""
+        return {PREFIX + f.name.upper(): "" if getattr(self, f.name) is None else str(getattr(self, f.name)) for f in fields(self)}
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.top_k < 1 or (self.history_len or 1) < 1 or self.partitions < 1:
+            raise SettingsError("batch_size, top_k, history_len and partitions must be at least 1")
+        problems = self.connection_problems()
+        if problems:
+            raise SettingsError("; ".join(problems))
+
+    def serving_overrides(self) -> dict[str, Any]:
+        """The model's serving rules that these settings replace (model.config.ServingConfig names)."""
+        chosen = {"session_timeout": self.session_timeout_s, "history_len": self.history_len}
+        return {name: value for name, value in chosen.items() if value is not None}
+
+    @property
+    def consumer_group(self) -> str:
+        """The workers' consumer group on the clicks topic."""
+        return f"{self.app_id}-workers"
+
+    def redis_kwargs(self) -> dict[str, Any]:
+        """Extra arguments for redis.asyncio.from_url; the URL carries password and TLS."""
+        return {"ssl_ca_certs": self.redis_ssl_ca_certs} if self.redis_ssl_ca_certs else {}
+
+
+def _convert(name: str, raw: str, kind: type) -> Any:
+    """The variable's text as the field's type; an optional field reads "" (or "none") as unset."""
+    if isinstance(kind, types.UnionType):
+        if raw.strip().lower() in ("", "none"):
+            return None
+        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    try:
+        if kind is bool:
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+
+
+_TYPES = typing.get_type_hints(Settings)

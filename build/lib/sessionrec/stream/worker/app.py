@@ -1,0 +1,61 @@
+"""The Faust app of a worker: `sessionrec worker`, or `faust -A sessionrec.stream.worker.app worker`.
+
+Three parts: the serving service (connections, the model and its hot swap),
+the ingress (micro-batches from Kafka, offsets back to Kafka) and the agent,
+which takes each micro-batch through the batch line (stream.worker.batch:
+process, send, then finish in the background). Nothing is built at import:
+``create_app`` makes one app from the settings; ``app`` exists only for
+Faust's ``-A`` option, and only when asked for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+
+from sessionrec.stream.settings import Settings
+from sessionrec.stream.watch.web import register_web
+from sessionrec.stream.worker.batch import MicroBatch
+from sessionrec.stream.worker.ingress import ClickIngress
+from sessionrec.stream.worker.serving import Serving
+
+
+def create_app(settings: Settings) -> faust.App:
+    Path(settings.faust_dir).mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        broker_credentials=settings.faust_credentials(),
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=settings.partitions,
+        web_enabled=settings.web_port > 0,
+        web_port=settings.web_port or 6066,
+        web_bind=settings.web_bind,
+        store="memory://",
+        datadir=f"{settings.faust_dir}/{settings.app_id}",
+    )
+    batches = app.channel(maxsize=1)
+    serving = app.service(Serving(settings))
+    if settings.web_port > 0:
+        register_web(app, serving)
+    app.service(ClickIngress(settings, serving, batches))
+
+    @app.agent(batches, name="recommend")
+    async def recommend(stream: faust.StreamT[MicroBatch]) -> None:
+        line = await serving.ready()
+        async for batch in stream:
+            await line.process(batch, serving.engine)  # a failure fails the batch (and the worker): it is redelivered
+
+    return app
+
+
+def __getattr__(name: str) -> faust.App:
+    """``app``, built from the environment on first access: for `faust -A sessionrec.stream.worker.app`."""
+    if name == "app":
+        app = create_app(Settings.from_env())
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,201 @@
+"""A micro-batch's life, from fetched records to committed offsets, and the line of batches in flight.
+
+The commit protocol, step by step (compare quix-streams' ``Checkpoint.commit``):
+
+1. **Fetched.** The ingress takes one ``getmany`` (at most ``batch_size``
+   records) and admits it to the line, which keeps batches in fetch order.
+2. **Processed** (the Faust agent). The records are parsed (invalid ones become
+   dead letters), their items get indices in the shared vocabulary, and their
+   sessions' states are loaded: from memory when an earlier batch changed them
+   and has not committed yet, else from Redis. The processor applies the clicks.
+3. **Sent.** The recommendations and dead letters are handed to the producer.
+   The next batch may now be processed while this one finishes.
+4. **Delivered.** The broker acknowledged every record of steps 3 (acks=all):
+   output is at-least-once, de-duplicable by (partition, offset).
+5. **Committed.** After 4, and after the previous batch's 5, one Redis script
+   writes the changed states, each with the offset of the click that made it,
+   and the online counters. State is effectively-once: a click redelivered
+   later finds its offset in its session's state and changes nothing.
+6. **Done.** The batch's next offsets become committable to Kafka once every
+   earlier batch is done too; the ingress commits them at most every
+   ``commit_interval_s``, before a rebalance and on stop. Until then a crash
+   only means re-reading clicks that step 5 will skip.
+
+A Redis outage in 2 or 5 is waited out (retried with backoff); any other
+failure fails the batch and every later one, so no offset past it is
+committed and all of them are redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from aiokafka import TopicPartition
+from redis.exceptions import RedisError
+
+from sessionrec.model.config import ServingConfig
+from sessionrec.replay.kafka.sender import BatchSender
+from sessionrec.stream.redis.metrics import Counts
+from sessionrec.stream.redis.sessions import SessionState
+from sessionrec.stream.redis.store import RedisStore
+from sessionrec.stream.settings import Settings
+from sessionrec.stream.watch.web import record_batch
+from sessionrec.stream.worker.inference import Engine
+from sessionrec.stream.worker.processor import Outcome, Record, apply_clicks, encode, parse_batch, shown_items
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class MicroBatch:
+    records: list[Record]
+    next_offsets: dict[TopicPartition, int]  # per partition: the offset after the batch's last record
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())  # step 5 finished
+
+
+@dataclass
+class Computed:
+    """Steps 2's result: what to send, and what step 5 writes."""
+
+    outcome: Outcome
+    recommendations: list[tuple[bytes, bytes]]  # (key, value) for the recommendations topic
+    dead_letters: list[bytes]  # values for the dead-letter topic
+
+    @property
+    def counts(self) -> Counts:
+        return self.outcome.counts
+
+
+class Applier:
+    """Steps 2 and 5 against Redis: read and compute a batch, later write it.
+
+    It holds the states of computed batches that are not written yet, so a
+    batch computed before the previous one is committed reads that one's
+    states, as if it had been.
+    """
+
+    def __init__(self, settings: Settings, store: RedisStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.unwritten: dict[str, SessionState] = {}  # empty once every computed batch is committed
+        self._rules: tuple[str, ServingConfig] | None = None
+
+    async def compute(self, records: list[Record], engine: Engine) -> Computed:
+        """Step 2; retried through Redis outages."""
+        return await _retry(lambda: self._compute(records, engine), len(records))
+
+    async def commit(self, computed: Computed) -> None:
+        """Step 5; retried through Redis outages. Call in the order the batches were computed."""
+        changed = computed.outcome.changed
+        await _retry(lambda: self.store.commit(changed, computed.counts), len(computed.recommendations))
+        for session, state in changed.items():
+            if self.unwritten.get(session) is state:  # not overtaken by a later batch
+                del self.unwritten[session]
+
+    async def _compute(self, records: list[Record], engine: Engine) -> Computed:
+        parsed = parse_batch(records, self.settings.max_click_bytes, self.settings.dlq_max_bytes)
+        items = await self.store.vocab.indices([c.item for _, c in parsed.clicks])
+        sessions = {c.session_id for _, c in parsed.clicks}
+        states: dict[str, SessionState | None] = {s: self.unwritten[s] for s in sessions if s in self.unwritten}
+        states.update(await self.store.sessions.load(s for s in sessions if s not in states))
+        outcome = apply_clicks(parsed.clicks, items, states, engine, self._serving_rules(engine))
+        outcome.counts.dead_letters = len(parsed.dead_letters)
+        wire = await self.store.vocab.wire_items(shown_items(outcome.served))
+        self.unwritten.update(outcome.changed)
+        return Computed(outcome, encode(outcome.served, wire, time.time()), parsed.dead_letters)
+
+    def _serving_rules(self, engine: Engine) -> ServingConfig:
+        """The engine's serving rules with the worker's overrides, worked out once per model version."""
+        if self._rules is None or self._rules[0] != engine.version:
+            self._rules = (engine.version, replace(engine.serving, **self.settings.serving_overrides()))
+        return self._rules[1]
+
+
+class BatchLine:
+    """The worker's micro-batches in flight, in fetch order: the one place that knows their order.
+
+    The ingress admits batches and takes committable offsets; the agent
+    processes each batch. At most two are in flight: one processed while the
+    previous one finishes.
+    """
+
+    def __init__(self, applier: Applier, recs: BatchSender, dlq: BatchSender) -> None:
+        self.applier = applier
+        self.recs = recs
+        self.dlq = dlq
+        self._in_flight: deque[MicroBatch] = deque()
+        self._committable: dict[TopicPartition, int] = {}  # next offset per partition, of done batches
+        self._finishing: asyncio.Task[None] | None = None
+
+    # --- the ingress's side ---------------------------------------------------------------------
+
+    def admit(self, records: list[Record], next_offsets: dict[TopicPartition, int]) -> MicroBatch:
+        """Step 1."""
+        batch = MicroBatch(records, next_offsets)
+        self._in_flight.append(batch)
+        return batch
+
+    async def settle(self, keep: int = 0) -> None:
+        """Wait until at most ``keep`` batches are unfinished; done ones become committable (step 6)."""
+        while self._in_flight and (len(self._in_flight) > keep or self._in_flight[0].done.done()):
+            batch = self._in_flight.popleft()
+            await batch.done  # raises if the batch failed: nothing after it is committed
+            self._committable.update(batch.next_offsets)
+
+    def take_offsets(self) -> dict[TopicPartition, int]:
+        """The offsets to commit to Kafka now (and forget)."""
+        offsets, self._committable = self._committable, {}
+        return offsets
+
+    # --- the agent's side -----------------------------------------------------------------------
+
+    async def process(self, batch: MicroBatch, engine: Engine) -> None:
+        """Steps 2 and 3 now; 4 and 5 in the background, after the previous batch's 5."""
+        try:
+            started = time.perf_counter()
+            computed = await self.applier.compute(batch.records, engine)
+            await self.recs.send(computed.recommendations)
+            await self.dlq.send((b"dlq", value) for value in computed.dead_letters)
+            finishing = asyncio.create_task(self._finish(computed, self.recs.shipped, self.dlq.shipped, self._finishing, started, len(batch.records)))
+        except BaseException as exc:
+            batch.done.set_exception(exc)
+            raise
+        self._finishing = finishing
+        finishing.add_done_callback(lambda task: _pass_on(task, batch.done))
+
+    async def _finish(self, computed: Computed, recs: int, dlq: int, previous: asyncio.Task[None] | None, started: float, clicks: int) -> None:
+        if previous is not None:
+            await previous  # a batch that failed to finish stops every later one: they are redelivered
+        await self.recs.flush(until=recs)
+        await self.dlq.flush(until=dlq)
+        await self.applier.commit(computed)
+        record_batch(clicks, len(computed.recommendations), len(computed.dead_letters), time.perf_counter() - started)
+
+
+async def _retry(action: Callable[[], Awaitable[T]], clicks: int) -> T:
+    """On a Redis outage, wait and redo rather than lose the batch."""
+    delay = 0.5
+    while True:
+        try:
+            return await action()
+        except (RedisError, OSError) as exc:
+            log.warning("micro-batch of %d clicks failed (%s); retrying in %.1f s", clicks, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _pass_on(finishing: asyncio.Task[None], done: asyncio.Future[None]) -> None:
+    """How the batch's finishing ended is how the batch ended."""
+    if finishing.cancelled():
+        done.cancel()
+    elif finishing.exception() is not None:
+        done.set_exception(finishing.exception())
+    else:
+        done.set_result(None)

@@ -1,0 +1,66 @@
+"""Clicks off the wire: validated into a typed record, or rejected with a reason.
+
+A click that fails validation must never stop the worker: ``parse`` returns
+a ``Rejected`` value (not an exception) that becomes one dead letter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    session_id: str
+    item: str  # raw item id as text, the vocabulary's key
+    ts: float  # event time, unix seconds
+    partition: int
+    offset: int
+    timestamp_ms: int  # Kafka record time: when the click was produced
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+    partition: int
+    offset: int
+    payload: bytes
+
+
+def parse(value: bytes | None, partition: int, offset: int, timestamp_ms: int, max_bytes: int) -> Click | Rejected:
+    def reject(reason: str) -> Rejected:
+        return Rejected(reason, partition, offset, value or b"")
+
+    if value is None:
+        return reject("empty message (no value)")
+    if len(value) > max_bytes:
+        return reject(f"click of {len(value)} bytes exceeds the limit of {max_bytes}")
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return reject(f"not JSON: {exc}")
+    if not isinstance(obj, dict):
+        return reject(f"not a JSON object but {type(obj).__name__}")
+    session, item, ts = obj.get("session_id"), obj.get("item_id"), obj.get("ts")
+    if not isinstance(session, str) or not session:
+        return reject("session_id must be a non-empty string")
+    if isinstance(item, bool) or not isinstance(item, int | str) or item == "":
+        return reject("item_id must be an integer or a non-empty string")
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+        return reject("ts must be a finite number (unix seconds)")
+    return Click(session, str(item), float(ts), partition, offset, timestamp_ms)
+
+
+def dead_letter(rejected: Rejected, max_payload: int) -> bytes:
+    """The DLQ record: why, where it came from, and the start of what was sent."""
+    payload = rejected.payload[:max_payload]
+    return orjson.dumps({
+        "reason": rejected.reason,
+        "partition": rejected.partition,
+        "offset": rejected.offset,
+        "payload": payload.decode("utf-8", errors="replace"),
+        "truncated": len(rejected.payload) > max_payload,
+    })

@@ -1,0 +1,179 @@
+"""One micro-batch's computation: records, their sessions' states and the model in; states, lists and counts out.
+
+Pure: no Redis, no Kafka (stream.worker.batch does the I/O around it). The
+GRU step runs in waves (all first clicks of the batch's sessions as one
+batched step, then the second ones, ...: DESIGN rule 1); a click already
+applied (offset not after the one its session's state holds) is only counted
+(rule 2); a long pause in event time starts a fresh state (rule 3); a state
+of another model version is rebuilt from the session's recent items (rule 4);
+each click is scored against the list made after the previous one before the
+state learns from it (rule 6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
+
+from sessionrec.model.config import ServingConfig
+from sessionrec.model.scoring import PAD
+from sessionrec.stream.redis.metrics import Counts
+from sessionrec.stream.redis.sessions import SessionState
+from sessionrec.stream.worker.clicks import Click, Rejected, dead_letter, parse
+from sessionrec.stream.worker.inference import Engine, history_matrix
+
+_EMPTY = np.zeros(0, dtype=np.int32)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A Kafka record as any transport hands it over."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+    value: bytes | None
+
+
+@dataclass
+class Parsed:
+    clicks: list[tuple[int, Click]]  # (position in the batch, click), in batch order
+    dead_letters: list[bytes]  # values for the dead-letter topic
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One applied click and the state it left, which holds the list recommended after it."""
+
+    position: int  # of the click in the batch, to keep output in input order
+    click: Click
+    state: SessionState
+
+
+@dataclass
+class Outcome:
+    served: list[Served]  # in batch order
+    changed: dict[str, SessionState] = field(default_factory=dict)  # the batch's last state of each session it touched
+    counts: Counts = field(default_factory=Counts)
+
+
+def parse_batch(records: Sequence[Record], max_click_bytes: int, dlq_max_bytes: int) -> Parsed:
+    """Valid clicks, and a dead letter for every record that is not one."""
+    clicks, dead = [], []
+    for position, record in enumerate(records):
+        parsed = parse(record.value, record.partition, record.offset, record.timestamp_ms, max_click_bytes)
+        if isinstance(parsed, Rejected):
+            dead.append(dead_letter(parsed, dlq_max_bytes))
+        else:
+            clicks.append((position, parsed))
+    return Parsed(clicks, dead)
+
+
+def apply_clicks(clicks: Sequence[tuple[int, Click]], items: Sequence[int], states: Mapping[str, SessionState | None],
+                 engine: Engine, rules: ServingConfig) -> Outcome:
+    """Apply the clicks (item indices ``items``) to their sessions' ``states`` as of before the batch.
+
+    ``rules`` are the serving rules in force: the engine's own, or the worker's overrides of them.
+    """
+    current = dict(states)
+    outcome = Outcome([])
+    for wave in _waves(clicks, items):
+        rows = _rows(wave, current, rules.session_timeout, outcome.counts)
+        if rows:
+            outcome.served += _step(rows, current, engine, rules.history_len, outcome)
+    outcome.served.sort(key=lambda served: served.position)
+    return outcome
+
+
+def encode(served: Sequence[Served], wire: Mapping[int, int | str], now: float) -> list[tuple[bytes, bytes]]:
+    """One recommendation per applied click, in the contract's JSON; ``wire`` maps indices to wire item ids."""
+    return [
+        (s.click.session_id.encode(), orjson.dumps({
+            "session_id": s.click.session_id,
+            "ts": s.click.ts,
+            "item_id": wire[int(s.state.history[-1])],  # the click answered: lets consumers (the trainer) learn from what was served
+            "item_ids": [wire[i] for i in s.state.recs.tolist()],
+            "model_version": s.state.version,
+            "partition": s.click.partition,
+            "offset": s.click.offset,
+            "click_time": s.click.timestamp_ms / 1000.0,  # when the click was produced
+            "served_at": now,  # when this recommendation was computed
+        }))
+        for s in served
+    ]
+
+
+def shown_items(served: Sequence[Served]) -> list[int]:
+    """Every item index the recommendations of ``served`` name: what ``encode`` needs in wire form."""
+    if not served:
+        return []
+    return np.unique(np.concatenate([np.stack([s.state.recs for s in served]).ravel(), [s.state.history[-1] for s in served]])).tolist()
+
+
+# --- internals ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    """One click to apply, and what the state before it says."""
+
+    position: int
+    click: Click
+    item: int
+    state: SessionState | None
+    fresh: bool
+
+
+def _waves(clicks: Sequence[tuple[int, Click]], items: Sequence[int]) -> list[list[tuple[int, Click, int]]]:
+    """Split a batch so that no wave holds two clicks of one session, keeping their order."""
+    seen: dict[str, int] = {}
+    waves: list[list[tuple[int, Click, int]]] = []
+    for (position, click), item in zip(clicks, items):
+        wave = seen.get(click.session_id, 0)
+        seen[click.session_id] = wave + 1
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append((position, click, item))
+    return waves
+
+
+def _rows(wave: list[tuple[int, Click, int]], states: Mapping[str, SessionState | None], timeout: float, counts: Counts) -> list[_Row]:
+    rows = []
+    for position, click, item in wave:
+        state = states[click.session_id]
+        if state is not None and state.already_applied(click.partition, click.offset):
+            counts.duplicates += 1
+            continue
+        counts.score(state.recs.tolist() if state is not None else None, item)
+        fresh = state is None or (timeout > 0 and click.ts - state.ts > timeout)
+        rows.append(_Row(position, click, item, state, fresh))
+    return rows
+
+
+def _step(rows: list[_Row], states: dict[str, SessionState | None], engine: Engine, length: int, outcome: Outcome) -> list[Served]:
+    counts = outcome.counts
+    hidden = np.zeros((len(rows), engine.hidden_size), dtype=np.float32)
+    stale = [i for i, r in enumerate(rows) if not r.fresh and r.state.version != engine.version]
+    if stale:
+        counts.recomputed += len(stale)
+        hidden[stale] = engine.rebuild(history_matrix([rows[i].state.history for i in stale], length))
+    for i, row in enumerate(rows):
+        if not row.fresh and row.state.version == engine.version:
+            hidden[i] = row.state.hidden
+    counts.fresh += sum(r.fresh for r in rows)
+    counts.clicks += len(rows)
+    items = np.fromiter((r.item for r in rows), dtype=np.int64, count=len(rows))
+    matrix = history_matrix([_EMPTY if r.fresh else r.state.history for r in rows], length)
+    matrix[:, :-1], matrix[:, -1] = matrix[:, 1:], items  # each row's history, now ending with this click
+    kept = (matrix != PAD).sum(axis=1)
+    new_hidden, recs = engine.step(hidden, items, matrix)
+    served = []
+    for i, row in enumerate(rows):
+        c = row.click
+        state = SessionState(engine.version, c.partition, c.offset, c.ts, new_hidden[i], matrix[i, length - kept[i] :], recs[i].astype(np.int32))
+        states[c.session_id] = outcome.changed[c.session_id] = state
+        served.append(Served(row.position, c, state))
+    return served

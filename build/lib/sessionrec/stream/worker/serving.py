@@ -1,0 +1,83 @@
+"""What a worker holds between micro-batches: connections, the model, and the registry watch.
+
+The model is swapped between micro-batches when the registry's pointer moves
+(DESIGN rule 4): the new engine is built off the event loop, then replaces
+the old one in a single assignment, so no click waits on a swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import mode
+import torch
+from redis.exceptions import RedisError
+
+from sessionrec.model import checkpoint
+from sessionrec.replay.kafka.clients import start_producer
+from sessionrec.replay.kafka.sender import BatchSender
+from sessionrec.stream.redis.store import RedisStore
+from sessionrec.stream.settings import Settings
+from sessionrec.stream.worker.batch import Applier, BatchLine
+from sessionrec.stream.worker.inference import Engine, pick_device
+
+log = logging.getLogger(__name__)
+
+
+async def seed_registry(settings: Settings, store: RedisStore) -> str:
+    """The current model version; the checkpoint in ``settings.model_dir`` becomes it when none is."""
+    current = await store.registry.current()
+    if current is None:
+        ckpt = checkpoint.load(Path(settings.model_dir))
+        await store.vocab.seed(ckpt.vocab.items[: ckpt.net.n_items])
+        current = await store.registry.seed(*checkpoint.to_bytes(ckpt))
+    return current
+
+
+class Serving(mode.Service):
+    def __init__(self, settings: Settings, **kwargs) -> None:  # noqa: ANN003 - mode.Service options
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.device = pick_device(settings.device)
+        torch.set_num_threads(settings.torch_threads)
+        self.engine: Engine | None = None
+        self.line: BatchLine | None = None
+        self._ready = asyncio.Event()  # the agent and the ingress may start before this service has
+
+    async def on_start(self) -> None:
+        s = self.settings
+        self.store = await RedisStore.open(s)
+        self.engine = await self._load(await seed_registry(s, self.store))
+        self.producer = await start_producer(s, linger_ms=0)
+        recs, dlq = await BatchSender.create(self.producer, s.recs_topic), await BatchSender.create(self.producer, s.dlq_topic)
+        self.line = BatchLine(Applier(s, self.store), recs, dlq)
+        self._ready.set()
+        log.info("serving model %s on %s", self.engine.version, self.device)
+
+    async def on_stop(self) -> None:
+        await self.producer.stop()
+        await self.store.close()
+
+    async def ready(self) -> BatchLine:
+        """The batch line, once connections and the model are up."""
+        await self._ready.wait()
+        assert self.line is not None
+        return self.line
+
+    async def _load(self, version: str) -> Engine:
+        blob, meta = await self.store.registry.load(version)
+        return await asyncio.to_thread(Engine, blob, meta, self.device, self.settings.top_k)
+
+    @mode.Service.timer(1.0)
+    async def _follow_registry(self) -> None:
+        if self.engine is None:
+            return
+        try:
+            version = await self.store.registry.current()
+            if version and version != self.engine.version:
+                self.engine = await self._load(version)
+                log.info("now serving model %s", version)
+        except (RedisError, LookupError) as exc:
+            log.warning("model registry check failed, keeping %s: %s", self.engine.version, exc)
