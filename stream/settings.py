@@ -55,13 +55,16 @@ class Settings(KafkaConnection):
     metrics_bucket_s: int = 10  # width of an online-metrics time bucket
     web_port: int = 6066  # Faust's web server (metrics, dashboard); 0 = none
     web_bind: str = "127.0.0.1"
-    # trainer
-    trainer_interval_s: float = 60.0
+    # trainer: a cycle is due when any of its cadences has passed (0 turns one off) and enough new clicks arrived
+    trainer_interval_s: float = 60.0  # wall-clock seconds between cycles
+    trainer_every_clicks: int = 0  # answered clicks between cycles: a replay at any speed learns alike
+    trainer_every_event_s: float = 0.0  # event-time seconds between cycles
+    trainer_min_new_clicks: int = 200  # a cycle needs this many clicks answered since the previous one
     trainer_window: int = 20000  # most recent sessions kept for fine-tuning
     trainer_session_clicks: int = 50  # last clicks kept per session in the window
     trainer_min_sessions: int = 200  # sessions with a click to predict before a fine-tune runs
     trainer_epochs: int = 3
-    trainer_holdout: float = 0.2  # newest share of the window's sessions that decides on promotion
+    trainer_holdout: float = 0.2  # newest share of the window's sessions (by start time) that decides on promotion
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

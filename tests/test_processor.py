@@ -36,7 +36,7 @@ def click(session, item, ts, offset, partition=0, raw=None):
 
 
 class Harness:
-    def __init__(self, redis_url: str, **overrides: object):
+    def __init__(self, redis_url: str, **overrides):
         self.redis = Redis.from_url(redis_url)
         self.keys = Keys(f"test-{uuid.uuid4().hex[:8]}")
         self.settings = Settings(redis_prefix=self.keys.prefix, top_k=5, history_len=4, metrics_bucket_s=10, **overrides)

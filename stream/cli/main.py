@@ -24,6 +24,7 @@ COMMANDS = {  # name -> "module:function" under sessionrec.stream.cli
     "demo": "streaming:demo",
     "monitor": "watching:monitor",
     "tail": "watching:tail",
+    "cycles": "watching:cycles",
 }
 BENCH_COMMANDS = {
     "model": "offline:bench_model",

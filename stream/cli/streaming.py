@@ -71,15 +71,23 @@ def worker(loglevel: str, **overrides: object) -> None:
 
 @click.command()
 @with_connection
-@click.option("--interval", "trainer_interval_s", type=float, default=None, help="Seconds between fine-tunes [default: 60].")
+@click.option("--interval", "trainer_interval_s", type=click.FloatRange(min=0), default=None,
+              help="Wall-clock seconds between fine-tunes; 0 = off [default: 60].")
+@click.option("--every-clicks", "trainer_every_clicks", type=click.IntRange(min=0), default=None,
+              help="Answered clicks between fine-tunes, so that any replay speed learns alike; 0 = off [default: 0].")
+@click.option("--every-event-s", "trainer_every_event_s", type=click.FloatRange(min=0), default=None,
+              help="Event-time seconds between fine-tunes; 0 = off [default: 0].")
 @click.option("--min-sessions", "trainer_min_sessions", type=int, default=None, help="Sessions needed before the first fine-tune [default: 200].")
 def trainer(**overrides: object) -> None:
-    """Fine-tune the served model on the stream and promote it when it predicts recent sessions better.
+    """Fine-tune the served model on the stream and promote it when it predicts newer sessions better.
 
-    Reads the recommendations topic (clicks the workers already answered),
-    keeps a bounded window of recent sessions, and every interval fine-tunes
-    the current model on all but the newest sessions; the newest decide.
-    Runs until stopped (Ctrl-C).
+    Reads the recommendations topic (clicks the workers already answered) and
+    keeps a bounded window of recent sessions. When a cadence is due (wall
+    clock, answered clicks or event time) and new clicks have arrived, it
+    fine-tunes the current model on the clicks before a time cut and
+    promotes it only if it predicts the sessions that begin after the cut
+    better. Every cycle is recorded: `sessionrec cycles`. Runs until stopped
+    (Ctrl-C).
     """
     import asyncio
     import logging

@@ -83,3 +83,28 @@ def tail(from_beginning: bool, limit: int | None, titles: Path | None, topic: st
         names = movie_titles(titles)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(print_records(settings, topic or settings.recs_topic, from_beginning, limit, names, as_json))
+
+
+@click.command()
+@with_connection
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, metavar="N", help="The N newest cycles.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as a JSON list.")
+def cycles(limit: int, as_json: bool, **overrides: object) -> None:
+    """The trainer's recent cycles: when, on what, both models' held-out figures, and the decision.
+
+    Reads Redis only. Each cycle fine-tunes on the clicks before a time cut
+    and compares the candidate with the served model on the sessions that
+    begin after it.
+    """
+    import asyncio
+    import json
+
+    from rich.console import Console
+
+    from sessionrec.stream.watch.trainer_log import cycles_table, read_cycles
+
+    records = asyncio.run(read_cycles(settings_from(**overrides), limit))
+    if as_json:
+        click.echo(json.dumps(records))
+    else:
+        Console().print(cycles_table(records))

@@ -11,6 +11,7 @@ class Keys:
         self.model_current = f"{prefix}:model:current"  # version string of the promoted model
         self.model_history = f"{prefix}:model:history"  # promoted versions, newest first
         self.metrics_total = f"{prefix}:metrics:total"  # hash of online counters since the start
+        self.trainer_cycles = f"{prefix}:trainer:cycles"  # list of JSON cycle records, newest first
 
     def session(self, session_id: str) -> str:
         return f"{self.prefix}:s:{session_id}"

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from sessionrec.stream.redis.commit import BatchCommit
 from sessionrec.stream.redis.connection import connect
+from sessionrec.stream.redis.cycles import CycleLog
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import OnlineMetrics
 from sessionrec.stream.redis.registry import ModelRegistry
@@ -25,6 +26,7 @@ class RedisStore:
     registry: ModelRegistry
     metrics: OnlineMetrics
     commit: BatchCommit  # the atomic write of a micro-batch
+    cycles: CycleLog  # the trainer's record
 
     @classmethod
     def over(cls, redis: Redis, settings: Settings) -> RedisStore:
@@ -32,7 +34,7 @@ class RedisStore:
         keys = Keys(settings.redis_prefix)
         metrics = OnlineMetrics(redis, keys, settings.metrics_bucket_s)
         return cls(redis, keys, SessionStore(redis, keys), SharedVocabulary(redis, keys), ModelRegistry(redis, keys), metrics,
-                   BatchCommit(redis, keys, metrics, settings.state_ttl_s))
+                   BatchCommit(redis, keys, metrics, settings.state_ttl_s), CycleLog(redis, keys))
 
     @classmethod
     async def open(cls, settings: Settings) -> RedisStore:
