@@ -45,9 +45,13 @@ class ServingConfig:
     history_decay: float = 0.5  # weight of a history click per step of age
     history_len: int = 50  # clicks of a session kept for the blend and for recomputing state
     session_timeout: float = 1800.0  # event-time seconds of pause that start a fresh state in the stream; 0 = never
+    neighbours: int = 0  # item neighbours kept per item (model.neighbours) and fused into the list (model.fused); 0 = none
+    exclude_history: bool = False  # never recommend an item the session already has (data that never repeats, e.g. ratings)
 
     def problems(self) -> list[str]:
         problems = []
+        if self.neighbours < 0:
+            problems.append("neighbours must be >= 0")
         if not 0.0 <= self.history_weight <= 1.0 or not 0.0 < self.history_decay <= 1.0:
             problems.append("history_weight must lie in [0, 1] and history_decay in (0, 1]")
         if self.history_len < 1 or self.session_timeout < 0:
@@ -138,13 +142,16 @@ PRESETS: dict[str, TrainConfig] = {
     "movielens": TrainConfig(
         network=NetworkConfig(layers=[300], embedding=0, dropout_embed=0.2, dropout_hidden=0.6),
         loss="cross-entropy", n_sample=1024, sample_alpha=0.0, logq=1.0, exclude_seen=True,
-        optimizer="adagrad", lr=0.1, batch_size=64, epochs=20, jitter=2.5, serving=ServingConfig(session_timeout=0.0),
+        optimizer="adagrad", lr=0.1, batch_size=64, epochs=20, jitter=2.5, serving=ServingConfig(session_timeout=0.0, exclude_history=True),
     ),
 }
-# Ours: the official network (trained identically, so `best` and `official` make the same weights),
-# its next-click distribution blended with the session's own history when served and evaluated
-# (weight and decay chosen on the last 15% of training sessions, never on test; see the README).
-PRESETS["best"] = PRESETS["official"].updated(history_weight=0.5, history_decay=0.8)
+# The official network (trained identically, so all three make the same weights), its next-click
+# distribution blended with the session's own history when served and evaluated (weight and decay
+# chosen on the last 15% of training sessions, never on test; see the README): `blend`; and that
+# blend fused with item neighbours learned from the training sessions and then from the stream
+# (model.neighbours, model.fused; chosen by a prequential replay, see the README): `best`.
+PRESETS["blend"] = PRESETS["official"].updated(history_weight=0.5, history_decay=0.8)
+PRESETS["best"] = PRESETS["blend"].updated(neighbours=50)
 ENSEMBLE_MEMBERS = 5  # MovieLens GRU4Rec networks averaged in `bench movielens`; chosen on validation (before the jitter)
 
 

@@ -15,8 +15,10 @@ import torch
 from tqdm import tqdm
 
 from sessionrec.model.config import ServingConfig
+from sessionrec.model.fused import served_scorer
+from sessionrec.model.neighbours import NeighbourTable
 from sessionrec.model.network import GRU4Rec
-from sessionrec.model.scoring import PAD, GRU4RecScorer, Scorer, push_history
+from sessionrec.model.scoring import PAD, Scorer, push_history
 from sessionrec.model.sessions import Sessions, session_parallel
 
 
@@ -89,7 +91,7 @@ def rank_targets(scorer: Scorer, sessions: Sessions, n_items: int, *, batch_size
         if step.keep is not None:
             state, history = state[step.keep], history[step.keep]
         state = state[: len(step.inputs)].masked_fill(step.fresh[:, None], 0.0)
-        history = push_history(history[: len(step.inputs)], step.inputs, step.fresh)
+        history = push_history(history[: len(step.inputs)], step.inputs, step.start)
         state = scorer.advance(state, step.inputs)
         scores = scorer.scores(state, history, n_items)
         ranks.append(pessimistic_rank(scores, step.targets).numpy())
@@ -101,9 +103,10 @@ def rank_targets(scorer: Scorer, sessions: Sessions, n_items: int, *, batch_size
     return Ranks(np.concatenate(ranks), np.concatenate(repeat))
 
 
-def served_report(net: GRU4Rec, serving: ServingConfig, sessions: Sessions, n_items: int, *, progress: bool = False) -> Report:
-    """``net`` ranked as the stream serves it (its history blend), on every target of ``sessions``."""
-    scorer = GRU4RecScorer(net, serving.history_weight, serving.history_decay)
+def served_report(net: GRU4Rec, serving: ServingConfig, sessions: Sessions, n_items: int, *, neighbours: NeighbourTable | None = None,
+                  progress: bool = False) -> Report:
+    """``net`` ranked as the stream serves it (its blend, and its neighbours if it has them), on every target of ``sessions``."""
+    scorer = served_scorer(net, serving, neighbours)
     return rank_targets(scorer, sessions, n_items, history_len=serving.history_len, progress=progress).report()
 
 

@@ -48,9 +48,20 @@ def history_scores(history: torch.Tensor, n_items: int, decay: float, reduce: Li
     return out / out.sum(1, keepdim=True).clamp(min=1e-12)
 
 
-def push_history(history: torch.Tensor, items: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
-    """Append one click per row, dropping the oldest; ``fresh`` rows forget their past first."""
-    history = history.masked_fill(fresh[:, None], PAD)
+def clicked(columns: torch.Tensor, present: torch.Tensor, width: int) -> torch.Tensor:
+    """[B, width]: True at every column a ``present`` slot of ``columns`` ([B, L]) points at."""
+    counts = torch.zeros(columns.size(0), width, dtype=torch.int32, device=columns.device)
+    return counts.scatter_add_(1, columns, present.int()) > 0
+
+
+def push_history(history: torch.Tensor, items: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+    """Append one click per row, dropping the oldest; rows where a session ``start`` forget their past first.
+
+    A long pause resets a session's network state, not its history: the items
+    clicked before the pause are still the session's own (DESIGN rule 3 is
+    about the state).
+    """
+    history = history.masked_fill(start[:, None], PAD)
     return torch.cat([history[:, 1:], items[:, None]], dim=1)
 
 
@@ -59,13 +70,15 @@ class GRU4RecScorer:
 
     With ``history_weight`` w > 0 the score is (1 - w) * softmax(GRU4Rec) + w *
     recency-weighted history: a repeat-aware prior that also covers items the
-    network has not learned yet.
+    network has not learned yet. With ``exclude_history`` the session's own
+    items are never recommended (for data that never repeats an item).
     """
 
-    def __init__(self, net: GRU4Rec, history_weight: float = 0.0, history_decay: float = 0.5) -> None:
+    def __init__(self, net: GRU4Rec, history_weight: float = 0.0, history_decay: float = 0.5, exclude_history: bool = False) -> None:
         self.net = net.eval()
         self.history_weight = history_weight
         self.history_decay = history_decay
+        self.exclude_history = exclude_history
         self.state_size = net.hidden_size
         self._top = net.config.layers[-1]
         self._wide: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -79,14 +92,17 @@ class GRU4RecScorer:
         logits = self.net.score(state[:, -self._top :])
         unknown = n_items - logits.size(1)
         if self.history_weight == 0.0:
-            return F.pad(logits, (0, unknown), value=float("-inf"))
-        blend = torch.softmax(logits, dim=1) * (1.0 - self.history_weight)
-        blend = F.pad(blend, (0, unknown))
-        return blend + self.history_weight * history_scores(history, n_items, self.history_decay)
+            out = F.pad(logits, (0, unknown), value=float("-inf"))
+        else:
+            blend = F.pad(torch.softmax(logits, dim=1) * (1.0 - self.history_weight), (0, unknown))
+            out = blend + self.history_weight * history_scores(history, n_items, self.history_decay)
+        if self.exclude_history:
+            out.masked_fill_(clicked(history.clamp(min=0), history != PAD, n_items), float("-inf"))
+        return out
 
     @torch.no_grad()
-    def topk(self, state: torch.Tensor, history: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k best items of each row, best first, as ``scores`` would rank them.
+    def topk(self, state: torch.Tensor, history: torch.Tensor, k: int, now: object = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k best items of each row, best first, as ``scores`` would rank them (``now`` is not needed here).
 
         Scores only what can score above zero: the items the network knows plus
         the row's own history, whose items it may not know. Each unknown history
@@ -95,14 +111,20 @@ class GRU4RecScorer:
         """
         n_known = self.net.n_items
         output = state[:, -self._top :]
+        present = history != PAD
         if self.history_weight == 0.0:
-            values, items = self.net.score(output).topk(min(k, n_known), dim=1)
+            logits = self.net.score(output)
+            if self.exclude_history:
+                logits.masked_fill_(clicked(history.clamp(min=0, max=n_known - 1), present & (history < n_known), n_known), float("-inf"))
+            values, items = logits.topk(min(k, n_known), dim=1)
             return items, values
         length = history.size(1)
         first_slot = (history[:, :, None] == history[:, None, :]).int().argmax(dim=2)
         columns = torch.where(history >= n_known, n_known + first_slot, history).clamp(min=0)  # PAD slots weigh nothing
         blend = torch.softmax(F.linear(output, *self._wide_output(length, output.device)), dim=1).mul_(1.0 - self.history_weight)
         blend.scatter_add_(1, columns, history_weights(history, self.history_decay).mul_(self.history_weight))
+        if self.exclude_history:
+            blend.masked_fill_(clicked(columns, present, blend.size(1)), float("-inf"))
         values, best = blend.topk(min(k, n_known), dim=1)
         slots = (best - n_known).clamp(min=0, max=length - 1)
         return torch.where(best >= n_known, history.gather(1, slots), best), values

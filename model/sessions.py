@@ -65,7 +65,8 @@ class Step:
 
     inputs: torch.Tensor  # long [B]: the current click of each row
     targets: torch.Tensor  # long [B]: the next click, to be predicted
-    fresh: torch.Tensor  # bool [B]: zero this row's state before reading ``inputs``
+    fresh: torch.Tensor  # bool [B]: zero this row's state before reading ``inputs`` (a session's start, or a long pause)
+    start: torch.Tensor  # bool [B]: ``inputs`` is its session's first click, so its history starts empty
     keep: torch.Tensor | None  # long [B]: rows of the previous step that continue here; None = all, same order
 
 
@@ -78,11 +79,14 @@ def session_parallel(sessions: Sessions, batch_size: int) -> Iterator[Step]:
     next_session = rows
     keep: torch.Tensor | None = None
     items, fresh = sessions.items, sessions.fresh
+    first = np.zeros(len(items), dtype=bool)
+    first[sessions.offsets[:-1]] = True
     while len(pos):
         yield Step(
             inputs=torch.from_numpy(items[pos]),
             targets=torch.from_numpy(items[pos + 1]),
             fresh=torch.from_numpy(fresh[pos]),
+            start=torch.from_numpy(first[pos]),
             keep=keep,
         )
         pos += 1

@@ -7,6 +7,7 @@ from pathlib import Path
 from sessionrec.model import checkpoint
 from sessionrec.model.config import PRESETS, TrainConfig
 from sessionrec.model.evaluate import Report, served_report
+from sessionrec.model.neighbours import NeighbourRules, NeighbourTable, learn_sessions
 from sessionrec.model.protocol import Split, default_split_dir, evaluation_sessions, load_split, training_vocab
 from sessionrec.model.report import console
 from sessionrec.model.sessions import Sessions
@@ -20,14 +21,24 @@ def train_checkpoint(config: TrainConfig, split: Split, *, progress: bool = True
     net, log = train(config, sessions, len(vocab), progress=progress)
     data = {"train": str(split.folder / "train_data.csv"), "clicks": int(len(split.train)), "sessions": sessions.n_sessions,
             "targets": sessions.n_targets, "items": len(vocab), "epoch_loss": log.epoch_loss, "events_per_s": log.events_per_s}
-    return checkpoint.Checkpoint(net=net, config=config, vocab=vocab, data=data), log.events_per_s
+    ckpt = checkpoint.Checkpoint(net=net, config=config, vocab=vocab, neighbours=training_neighbours(config, sessions), data=data)
+    return ckpt, log.events_per_s
+
+
+def training_neighbours(config: TrainConfig, sessions: Sessions) -> NeighbourTable | None:
+    """The item neighbours of the training sessions, for a model served with them."""
+    if not config.serving.neighbours:
+        return None
+    table = NeighbourTable(NeighbourRules(width=config.serving.neighbours))
+    learn_sessions(table, sessions.items, sessions.offsets)
+    return table
 
 
 def evaluate_checkpoint(ckpt: checkpoint.Checkpoint, split: Split, protocol: str, *, session_timeout: float = 0.0,
                         progress: bool = False) -> Report:
     """The protocol's next-click evaluation of ``ckpt`` as served; ``session_timeout`` > 0 resets sessions as the stream does."""
     sessions, n_items = evaluation_sessions(protocol, ckpt.vocab, split, session_timeout)
-    return served_report(ckpt.net, ckpt.config.serving, sessions, n_items, progress=progress)
+    return served_report(ckpt.net, ckpt.config.serving, sessions, n_items, neighbours=ckpt.neighbours, progress=progress)
 
 
 def ensure_checkpoint(folder: str | Path) -> None:

@@ -6,16 +6,22 @@ Every field can be set as ``SESSIONREC_<FIELD NAME IN CAPITALS>``, e.g.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sessionrec.replay.kafka.connection import KafkaConnection
 
 PREFIX = "SESSIONREC_"
+OTHER_VARIABLES = {"SESSIONREC_DATA"}  # read elsewhere (model.data), not settings
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+log = logging.getLogger(__name__)
 
 
 class SettingsError(ValueError):
@@ -53,6 +59,9 @@ class Settings(KafkaConnection):
     dlq_max_bytes: int = 4096  # of the offending payload kept in a dead letter
     max_click_bytes: int = 65536  # larger clicks are rejected
     metrics_bucket_s: int = 10  # width of an online-metrics time bucket
+    learn_online: bool = True  # workers learn item neighbours from every answered click (off: the model's own, as trained)
+    neighbour_items: int = 100_000  # items with neighbour rows each worker keeps (the least recently updated go first)
+    learn_feed_len: int = 5000  # committed batches' lessons (~30 kB each) kept in Redis for workers that start later
     web_port: int = 6066  # Faust's web server (metrics, dashboard); 0 = none
     web_bind: str = "127.0.0.1"
     # trainer: a cycle is due when any of its cadences has passed (0 turns one off) and enough new clicks arrived
@@ -68,7 +77,9 @@ class Settings(KafkaConnection):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """The settings the ``SESSIONREC_*`` variables give; a variable that names no setting is warned about."""
         env = os.environ if env is None else env
+        _warn_unknown(env)
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(PREFIX + f.name.upper())
@@ -81,11 +92,20 @@ class Settings(KafkaConnection):
         return {PREFIX + f.name.upper(): "" if getattr(self, f.name) is None else str(getattr(self, f.name)) for f in fields(self)}
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.top_k < 1 or (self.history_len or 1) < 1 or self.partitions < 1:
-            raise SettingsError("batch_size, top_k, history_len and partitions must be at least 1")
         problems = self.connection_problems()
+        at_least_one = ("batch_size", "top_k", "partitions", "metrics_bucket_s", "state_ttl_s", "trainer_window", "trainer_session_clicks",
+                        "trainer_epochs", "dlq_max_bytes", "max_click_bytes", "neighbour_items", "learn_feed_len")
+        problems += [f"{name} must be at least 1 (got {getattr(self, name)})" for name in at_least_one if getattr(self, name) < 1]
+        if self.history_len is not None and self.history_len < 1:
+            problems.append(f"history_len must be at least 1 (got {self.history_len})")
+        if self.session_timeout_s is not None and self.session_timeout_s < 0:
+            problems.append(f"session_timeout_s must be >= 0 (got {self.session_timeout_s})")
+        if not 0.0 < self.trainer_holdout < 1.0:
+            problems.append(f"trainer_holdout must lie between 0 and 1 (got {self.trainer_holdout})")
+        if urlsplit(self.redis_url).scheme not in REDIS_SCHEMES:
+            problems.append(f"redis_url {self.redis_shown!r} is not a Redis URL (redis://, rediss:// or unix://)")
         if problems:
-            raise SettingsError("; ".join(problems))
+            raise SettingsError("invalid settings: " + "; ".join(problems))
 
     def serving_overrides(self) -> dict[str, Any]:
         """The model's serving rules that these settings replace (model.config.ServingConfig names)."""
@@ -96,6 +116,11 @@ class Settings(KafkaConnection):
     def consumer_group(self) -> str:
         """The workers' consumer group on the clicks topic."""
         return f"{self.app_id}-workers"
+
+    @property
+    def redis_shown(self) -> str:
+        """The Redis URL as it may be printed or logged: any password replaced by ***."""
+        return redacted(self.redis_url)
 
     def redis_kwargs(self) -> dict[str, Any]:
         """Extra arguments for redis.asyncio.from_url; the URL carries password and TLS."""
@@ -114,6 +139,23 @@ def _convert(name: str, raw: str, kind: type) -> Any:
         return kind(raw)
     except ValueError:
         raise SettingsError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password (if any) replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}***@{host}"))
+
+
+def _warn_unknown(env: Mapping[str, str]) -> None:
+    known = {PREFIX + f.name.upper() for f in fields(Settings)} | OTHER_VARIABLES
+    for name in sorted(n for n in env if n.startswith(PREFIX) and n not in known):
+        close = difflib.get_close_matches(name, known, n=1)
+        log.warning("%s is not a sessionrec setting and is ignored%s", name, f" (did you mean {close[0]}?)" if close else "")
 
 
 _TYPES = typing.get_type_hints(Settings)

@@ -6,6 +6,7 @@ import torch
 
 from sessionrec.model import checkpoint
 from sessionrec.model.config import PRESETS, NetworkConfig
+from sessionrec.model.neighbours import NeighbourRules, NeighbourTable, learn_sessions
 from sessionrec.model.network import GRU4Rec
 from sessionrec.model.vocab import Vocabulary
 from sessionrec.stream.worker.inference import Engine, history_matrix
@@ -14,7 +15,11 @@ from sessionrec.stream.worker.inference import Engine, history_matrix
 def engine_pair(device: str) -> tuple[Engine, Engine]:
     torch.manual_seed(0)
     config = PRESETS["best"].updated(layers=[16])
-    ckpt = checkpoint.Checkpoint(net=GRU4Rec(NetworkConfig(layers=[16]), 300), config=config, vocab=Vocabulary(str(i) for i in range(300)))
+    table = NeighbourTable(NeighbourRules(width=config.serving.neighbours))
+    rng = np.random.default_rng(5)
+    learn_sessions(table, rng.integers(0, 320, 2000), np.arange(0, 2001, 4))  # 500 random sessions of 4 clicks, new items included
+    ckpt = checkpoint.Checkpoint(net=GRU4Rec(NetworkConfig(layers=[16]), 300), config=config, vocab=Vocabulary(str(i) for i in range(320)),
+                                 neighbours=table)
     blob, meta = checkpoint.to_bytes(ckpt)
     return Engine(blob, meta, torch.device("cpu"), 20), Engine(blob, meta, torch.device(device), 20)
 

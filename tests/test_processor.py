@@ -4,6 +4,7 @@ import asyncio
 import json
 import uuid
 
+import numpy as np
 import torch
 from redis.asyncio import Redis
 
@@ -13,6 +14,7 @@ from sessionrec.model.network import GRU4Rec
 from sessionrec.model.vocab import Vocabulary
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import Counts
+from sessionrec.stream.redis.sessions import SessionState
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.worker.batch import Applier
@@ -171,19 +173,23 @@ def test_a_new_model_rebuilds_state_from_recent_items(redis_url):
 
 
 def test_a_long_pause_starts_a_fresh_state_but_still_scores(redis_url):
+    """After the pause the network starts over, as a new session would; the session keeps its items."""
+
     async def go():
         h = await Harness(redis_url, session_timeout_s=60).start()
         records = [click("s", "i1", 0, 0), click("s", "i2", 10, 1), click("s", "i3", 1000, 2)]
         out, _, counts = await h.run(records, tiny_engine(), 1)
         h2 = await Harness(redis_url).start()
         alone, _, _ = await h2.run([click("t", "i3", 0, 0)], tiny_engine(), 1)
+        paused, fresh = SessionState.decode(await h.redis.get(h.keys.session("s"))), SessionState.decode(await h2.redis.get(h2.keys.session("t")))
         await h.redis.aclose()
         await h2.redis.aclose()
-        return out, counts, alone
+        return out, counts, alone, paused, fresh
 
-    out, counts, alone = run(go())
+    out, counts, alone, paused, fresh = run(go())
     assert counts.fresh == 2 and counts.scored == 2
-    assert out[2]["item_ids"] == alone[0]["item_ids"]
+    assert np.array_equal(paused.hidden, fresh.hidden) and paused.segment == 1 and paused.history.tolist() == [1, 2, 3]
+    assert {"i1", "i2", "i3"} <= set(out[2]["item_ids"]) and out[2]["item_ids"] != alone[0]["item_ids"]
 
 
 def test_unknown_items_get_an_index_and_never_break_inference(redis_url):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-from sessionrec.stream.settings import Settings
+from sessionrec.stream.settings import PREFIX, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,6 +25,11 @@ def with_connection(func: F) -> F:
     for option in reversed(_CONNECTION):
         func = option(func)
     return func
+
+
+def servers_given(kafka_bootstrap: str | None, redis_url: str | None) -> tuple[str | None, str | None]:
+    """The broker and Redis a command that can start its own was pointed at: its flags, else the environment."""
+    return (kafka_bootstrap or os.environ.get(f"{PREFIX}KAFKA_BOOTSTRAP") or None, redis_url or os.environ.get(f"{PREFIX}REDIS_URL") or None)
 
 
 def settings_from(**overrides: object) -> Settings:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from sessionrec.model.formats import FORMATS
-from sessionrec.stream.cli.options import settings_from, speed, with_connection
+from sessionrec.stream.cli.options import servers_given, settings_from, speed, with_connection
 from sessionrec.stream.settings import Settings
 
 
@@ -61,11 +61,16 @@ def worker(loglevel: str, **overrides: object) -> None:
     partitions of the clicks topic) to scale out; they share the work through
     their Kafka consumer group. Every setting also reads SESSIONREC_* variables.
     """
+    import asyncio
+
     import faust
 
     from sessionrec.stream.worker.app import create_app
+    from sessionrec.stream.worker.serving import preflight
 
-    app = create_app(settings_from(**overrides))
+    settings = settings_from(**overrides)
+    asyncio.run(preflight(settings))
+    app = create_app(settings)
     faust.Worker(app, loglevel=loglevel.upper(), quiet=True).execute_from_commandline()
 
 
@@ -128,7 +133,7 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed_factor, limit
     """Run the whole pipeline on this machine and report online accuracy.
 
     Starts Tansu and Redis on free local ports (unless --bootstrap /
-    --redis-url are given), trains a model if there is none, starts the
+    --redis-url or their SESSIONREC_* variables name servers), trains a model if there is none, starts the
     workers, replays the clicks, shows live progress and online accuracy, and
     ends with the online figures next to the offline evaluation of the same
     model on the same clicks. Stops everything it started, also on Ctrl-C.
@@ -144,6 +149,7 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed_factor, limit
     from sessionrec.stream.local.servers import local_services
 
     csv = csv or data_dir() / "ecommerce" / "test_data.csv"
+    kafka_bootstrap, redis_url = servers_given(kafka_bootstrap, redis_url)
     own = kafka_bootstrap is None and redis_url is None
     tag = "" if own else f"-demo-{uuid.uuid4().hex[:6]}"  # on shared servers, never mix with other runs
     with local_services(kafka_bootstrap, redis_url) as (bootstrap, redis):
@@ -153,7 +159,7 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed_factor, limit
             trainer_interval_s=10.0 if trainer else None,
         )
         ensure_checkpoint(settings.model_dir)
-        console.print(f"Kafka {bootstrap}, Redis {redis}, model {settings.model_dir}; replaying {csv}")
+        console.print(f"Kafka {bootstrap}, Redis {settings.redis_shown}, model {settings.model_dir}; replaying {csv}")
         result = asyncio.run(run_demo(settings, csv, fmt, Pacing(speed=speed_factor), limit, workers, trainer))
     console.print()
     console.print(summary_table(result))
@@ -183,7 +189,7 @@ def bench_stream(kafka_bootstrap, redis_url, redis_prefix, clicks, sessions, ite
     from sessionrec.stream.local.bench import print_result, run_stream_bench, write_json
     from sessionrec.stream.local.servers import local_services
 
-    with local_services(kafka_bootstrap, redis_url) as (bootstrap, redis):
+    with local_services(*servers_given(kafka_bootstrap, redis_url)) as (bootstrap, redis):
         settings = settings_from(kafka_bootstrap=bootstrap, redis_url=redis, redis_prefix=redis_prefix)
         ensure_checkpoint(settings.model_dir)
         result = run_stream_bench(settings, clicks=clicks, sessions=sessions, items=items, workers=workers, rate=rate, latency_seconds=latency_seconds)

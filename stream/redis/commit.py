@@ -1,8 +1,12 @@
-"""The atomic write of one micro-batch: its session states (with their offsets) and the online counters.
+"""The atomic write of one micro-batch: its session states (with their offsets), the online counters, what it teaches.
 
 One Lua script, so a state and the offset of the click that produced it are
-written together or not at all (DESIGN rule 2), and the counters of the
-clicks that produced them with them.
+written together or not at all (DESIGN rule 2), the counters of the clicks that
+produced them with them, and the batch's lesson for the item neighbours
+(appended to the learning feed, which every worker reads). Each commit carries
+its worker's id and sequence number; a commit whose number the worker already
+committed (a client retry after a timeout, when the first attempt had landed)
+changes nothing, so counters and lessons are exactly-once as states are.
 """
 
 from __future__ import annotations
@@ -15,40 +19,60 @@ from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
 from sessionrec.stream.redis.sessions import SessionState
 
-# KEYS: session keys..., metrics total, metrics bucket. ARGV: ttl, bucket ttl, the state blobs
+# KEYS: session keys..., metrics total, metrics bucket, the committer's sequence key, the learning feed.
+# ARGV: ttl, bucket ttl, sequence number, sequence ttl, feed length, lesson (or ""), the state blobs
 # concatenated, their lengths (comma-separated), then (name, value) pairs of counters.
 # One argument for all blobs keeps the client's per-argument packing off the hot path.
 _COMMIT = """
-local ttl, bucket_ttl, blobs = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local sessions = #KEYS - 2
+local ttl, bucket_ttl, seq, seq_ttl, feed_len, lesson, blobs = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+  tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local sessions = #KEYS - 4
+local done = tonumber(redis.call('GET', KEYS[sessions + 3]) or '-1')
+if seq <= done then return -1 end
+redis.call('SET', KEYS[sessions + 3], seq, 'EX', seq_ttl)
 local at, i = 1, 0
-for length in string.gmatch(ARGV[4], '%d+') do
+for length in string.gmatch(ARGV[8], '%d+') do
   i = i + 1
   local stop = at + tonumber(length)
   redis.call('SET', KEYS[i], string.sub(blobs, at, stop - 1), 'EX', ttl)
   at = stop
 end
-for j = 5, #ARGV, 2 do
+for j = 9, #ARGV, 2 do
   redis.call('HINCRBY', KEYS[sessions + 1], ARGV[j], ARGV[j + 1])
   redis.call('HINCRBY', KEYS[sessions + 2], ARGV[j], ARGV[j + 1])
 end
-if #ARGV > 4 then redis.call('EXPIRE', KEYS[sessions + 2], bucket_ttl) end
+if #ARGV > 8 then redis.call('EXPIRE', KEYS[sessions + 2], bucket_ttl) end
+if #lesson > 0 then redis.call('XADD', KEYS[sessions + 4], 'MAXLEN', '~', feed_len, '*', 'l', lesson) end
 return i
 """
+SEQUENCE_TTL_S = 7 * 86400  # a committer's last sequence number outlives any retry by far
 
 
 class BatchCommit:
-    def __init__(self, redis: Redis, keys: Keys, metrics: OnlineMetrics, state_ttl_s: int) -> None:
+    """Writes micro-batches for one committer (a worker process), numbering them in commit order."""
+
+    def __init__(self, redis: Redis, keys: Keys, metrics: OnlineMetrics, state_ttl_s: int, feed_len: int, committer: str) -> None:
         self.keys = keys
         self.metrics = metrics
         self.state_ttl_s = state_ttl_s
+        self.feed_len = feed_len
+        self.committer = committer
+        self.sequence = 0
         self._script = redis.register_script(_COMMIT)
 
-    async def __call__(self, states: dict[str, SessionState], counts: Counts) -> None:
+    def next_number(self) -> int:
+        """The number of the next batch to commit: take it once per batch, retry with the same one."""
+        self.sequence += 1
+        return self.sequence
+
+    async def __call__(self, number: int, states: dict[str, SessionState], counts: Counts, lesson: bytes = b"") -> bool:
+        """Write one batch; False when this committer's batch ``number`` had been written before (nothing changes then)."""
         blobs = [state.encode() for state in states.values()]
-        keys = [self.keys.session(s) for s in states] + self.metrics.counter_keys(time.time())
-        args: list[bytes | str | int] = [self.state_ttl_s, self.metrics.bucket_ttl_s, b"".join(blobs), ",".join(str(len(b)) for b in blobs)]
+        keys = [self.keys.session(s) for s in states] + self.metrics.counter_keys(time.time()) + [
+            self.keys.committed(self.committer), self.keys.learning_feed]
+        args: list[bytes | str | int] = [self.state_ttl_s, self.metrics.bucket_ttl_s, number, SEQUENCE_TTL_S, self.feed_len, lesson,
+                                         b"".join(blobs), ",".join(str(len(b)) for b in blobs)]
         for name, value in vars(counts).items():
             if value:
                 args += [name, value]
-        await self._script(keys=keys, args=args)
+        return int(await self._script(keys=keys, args=args)) >= 0

@@ -15,5 +15,5 @@ async def connect(settings: Settings) -> Redis:
         await redis.ping()
     except (RedisError, OSError) as exc:
         await redis.aclose()
-        raise ConnectionError(f"cannot reach Redis at {settings.redis_url}: {exc}") from None
+        raise ConnectionError(f"cannot reach Redis at {settings.redis_shown}: {exc}") from None
     return redis

@@ -12,9 +12,13 @@ class Keys:
         self.model_history = f"{prefix}:model:history"  # promoted versions, newest first
         self.metrics_total = f"{prefix}:metrics:total"  # hash of online counters since the start
         self.trainer_cycles = f"{prefix}:trainer:cycles"  # list of JSON cycle records, newest first
+        self.learning_feed = f"{prefix}:learned"  # stream of what committed batches teach the item neighbours
 
     def session(self, session_id: str) -> str:
         return f"{self.prefix}:s:{session_id}"
+
+    def committed(self, committer: str) -> str:
+        return f"{self.prefix}:committed:{committer}"  # the last batch number a worker committed
 
     def model(self, version: str) -> str:
         return f"{self.prefix}:model:{version}"  # hash: weights, meta

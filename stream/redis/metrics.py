@@ -30,6 +30,7 @@ class Counts:
     duplicates: int = 0  # redelivered clicks skipped
     recomputed: int = 0  # states rebuilt for a new model version
     dead_letters: int = 0
+    unreadable: int = 0  # stored states that could not be read: those sessions started fresh
 
     def score(self, previous: list[int] | None, item: int) -> None:
         """Count click ``item`` against the list recommended before it (if any)."""

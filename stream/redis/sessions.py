@@ -3,8 +3,9 @@
 The hidden state and the offset of the click that produced it live in the same
 value, so they are written together or not at all (DESIGN rule 2). The value
 also carries the model version the state was computed with (rule 4), the event
-time of the last click (rule 3), the recent items (bounded) and the last
-recommendation list (rule 6).
+time of the last click (rule 3), the recent items (bounded) and how many of
+them came since the state last started fresh, and the last recommendation list
+(rule 6). A value that cannot be read is a missing state (rule 8).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from redis.asyncio import Redis
 
 from sessionrec.stream.redis.keys import Keys
 
-_HEADER = struct.Struct("<16siqdHHH")  # version, partition, offset, ts, len(hidden), len(history), len(recs)
+_HEADER = struct.Struct("<16siqdHHHH")  # version, partition, offset, ts, len(hidden), len(history), segment, len(recs)
 
 
 @dataclass(slots=True)
@@ -28,7 +29,8 @@ class SessionState:
     offset: int
     ts: float  # its event time
     hidden: np.ndarray  # float32 [H]
-    history: np.ndarray  # int32 item indices, oldest first, at most history_len
+    history: np.ndarray  # int32 item indices, oldest first, at most history_len; kept across pauses
+    segment: int  # how many of the last history items came since the state last started fresh: what rebuilds it
     recs: np.ndarray  # int32 item indices of the last recommendation, best first
 
     def already_applied(self, partition: int, offset: int) -> bool:
@@ -39,18 +41,31 @@ class SessionState:
         hidden = np.ascontiguousarray(self.hidden, dtype=np.float32)
         history = np.ascontiguousarray(self.history, dtype=np.int32)
         recs = np.ascontiguousarray(self.recs, dtype=np.int32)
-        header = _HEADER.pack(self.version.encode(), self.partition, self.offset, self.ts, len(hidden), len(history), len(recs))
+        header = _HEADER.pack(self.version.encode(), self.partition, self.offset, self.ts, len(hidden), len(history), self.segment, len(recs))
         return header + hidden.tobytes() + history.tobytes() + recs.tobytes()
 
     @classmethod
     def decode(cls, blob: bytes) -> SessionState:
-        version, partition, offset, ts, n_hidden, n_history, n_recs = _HEADER.unpack_from(blob)
+        """The state a value holds; ValueError for one that is not a whole state (truncated, garbage, another format)."""
+        try:
+            version, partition, offset, ts, n_hidden, n_history, segment, n_recs = _HEADER.unpack_from(blob)
+            name = version.rstrip(b"\0").decode("ascii")
+        except (struct.error, UnicodeDecodeError) as exc:
+            raise ValueError(f"not a session state ({exc})") from None
+        if len(blob) != _HEADER.size + 4 * (n_hidden + n_history + n_recs) or segment > n_history or not np.isfinite(ts):
+            raise ValueError(f"not a session state ({len(blob)} bytes for {n_hidden}+{n_history}+{n_recs} values)")
         start = _HEADER.size
         hidden = np.frombuffer(blob, np.float32, n_hidden, start)
         start += 4 * n_hidden
         history = np.frombuffer(blob, np.int32, n_history, start)
         recs = np.frombuffer(blob, np.int32, n_recs, start + 4 * n_history)
-        return cls(version.rstrip(b"\0").decode(), partition, offset, ts, hidden, history, recs)
+        return cls(name, partition, offset, ts, hidden, history, segment, recs)
+
+
+@dataclass
+class Loaded:
+    states: dict[str, SessionState | None]
+    unreadable: list[str]  # sessions whose stored value was not a state: they start fresh
 
 
 class SessionStore:
@@ -60,9 +75,20 @@ class SessionStore:
         self.redis = redis
         self.keys = keys
 
-    async def load(self, sessions: Iterable[str]) -> dict[str, SessionState | None]:
+    async def load(self, sessions: Iterable[str]) -> Loaded:
         names = list(sessions)
-        if not names:
-            return {}
-        blobs = await self.redis.mget([self.keys.session(s) for s in names])
-        return {s: SessionState.decode(b) if b else None for s, b in zip(names, blobs)}
+        loaded = Loaded({}, [])
+        if names:
+            for name, blob in zip(names, await self.redis.mget([self.keys.session(s) for s in names])):
+                loaded.states[name] = _decoded(blob, name, loaded.unreadable)
+        return loaded
+
+
+def _decoded(blob: bytes | None, name: str, unreadable: list[str]) -> SessionState | None:
+    if not blob:
+        return None
+    try:
+        return SessionState.decode(blob)
+    except ValueError:
+        unreadable.append(name)
+        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -9,6 +10,7 @@ from redis.asyncio import Redis
 from sessionrec.stream.redis.commit import BatchCommit
 from sessionrec.stream.redis.connection import connect
 from sessionrec.stream.redis.cycles import CycleLog
+from sessionrec.stream.redis.feed import LearningFeed
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import OnlineMetrics
 from sessionrec.stream.redis.registry import ModelRegistry
@@ -25,7 +27,8 @@ class RedisStore:
     vocab: SharedVocabulary
     registry: ModelRegistry
     metrics: OnlineMetrics
-    commit: BatchCommit  # the atomic write of a micro-batch
+    commit: BatchCommit  # the atomic write of a micro-batch, numbered for this process
+    feed: LearningFeed  # what committed batches teach the item neighbours
     cycles: CycleLog  # the trainer's record
 
     @classmethod
@@ -33,8 +36,9 @@ class RedisStore:
         """The store on a client that is already connected."""
         keys = Keys(settings.redis_prefix)
         metrics = OnlineMetrics(redis, keys, settings.metrics_bucket_s)
-        return cls(redis, keys, SessionStore(redis, keys), SharedVocabulary(redis, keys), ModelRegistry(redis, keys), metrics,
-                   BatchCommit(redis, keys, metrics, settings.state_ttl_s), CycleLog(redis, keys))
+        commit = BatchCommit(redis, keys, metrics, settings.state_ttl_s, settings.learn_feed_len, committer=uuid.uuid4().hex)
+        return cls(redis, keys, SessionStore(redis, keys), SharedVocabulary(redis, keys), ModelRegistry(redis, keys), metrics, commit,
+                   LearningFeed(redis, keys), CycleLog(redis, keys))
 
     @classmethod
     async def open(cls, settings: Settings) -> RedisStore:

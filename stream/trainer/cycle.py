@@ -109,7 +109,7 @@ class Trainer:
         if not split.train or not split.valid:
             return await self._record(Cycle(decision="skipped", reason="no sessions on one side of the time split", version=None, **base))
         blob, meta = await self.store.registry.load(version)
-        net, config = network_from_bytes(blob, meta)
+        net, config, neighbours = network_from_bytes(blob, meta)  # the model's trained neighbours: the same for both in the gate
         raws = list(dict.fromkeys(item for clicks in sessions for item, _ in clicks))
         index = dict(zip(raws, await self.store.vocab.indices(raws)))
         n_items = max(net.n_items, max(index.values()) + 1)
@@ -118,7 +118,7 @@ class Trainer:
 
         def work() -> tuple:
             tuned, _ = fine_tune(net, config, train, n_items, self.settings.trainer_epochs)
-            return tuned, served_report(net, config.serving, valid, n_items), served_report(tuned, config.serving, valid, n_items)
+            return tuned, *(served_report(model, config.serving, valid, n_items, neighbours=neighbours) for model in (net, tuned))
 
         tuned, served, candidate = await asyncio.to_thread(work)
         base.update(items=n_items, valid_targets=served.overall.targets, served=_held_out(served), tuned=_held_out(candidate))
@@ -126,7 +126,7 @@ class Trainer:
             return await self._record(Cycle(decision="kept", reason="the candidate was not better on the held-out sessions", version=None,
                                             seconds=time.monotonic() - started, **base))
         items = await self.store.vocab.all_items()
-        ckpt = Checkpoint(net=tuned, config=config, vocab=Vocabulary(items[:n_items]), parent=version,
+        ckpt = Checkpoint(net=tuned, config=config, vocab=Vocabulary(items[:n_items]), neighbours=neighbours, parent=version,
                           data={"sessions": len(split.train), "clicks": int(len(train.items)), "source": "stream", "cut_ts": split.cut},
                           metrics={"held_out": {"sessions": len(split.valid), "served": _held_out(served), "tuned": _held_out(candidate)}})
         promoted = await self.store.registry.promote(*checkpoint.to_bytes(ckpt))

@@ -131,7 +131,7 @@ async def read_once(settings: Settings) -> Snapshot:
     try:
         return await read_snapshot(store.metrics, store.registry)
     except (RedisError, OSError) as exc:
-        raise ConnectionError(f"reading metrics from Redis at {settings.redis_url} failed: {exc}") from None
+        raise ConnectionError(f"reading metrics from Redis at {settings.redis_shown} failed: {exc}") from None
     finally:
         await store.close()
 
@@ -160,7 +160,7 @@ class Watch:
                         self.last = snapshot
                         self.first = self.first or snapshot
                     except (RedisError, OSError) as exc:  # keep watching: Redis may come back
-                        caption = f"Redis at {self.settings.redis_url} failed: {exc}; retrying"
+                        caption = f"Redis at {self.settings.redis_shown} failed: {exc}; retrying"
                     if self.last is not None:
                         live.update(metrics_table(self.last.total, self.last.recent, self.last_rate, self.last.version,
                                                   caption=caption), refresh=True)

@@ -18,7 +18,7 @@ async def read_cycles(settings: Settings, limit: int) -> list[dict[str, Any]]:
     try:
         return await store.cycles.recent(limit)
     except (RedisError, OSError) as exc:
-        raise ConnectionError(f"reading the trainer's cycles from Redis at {settings.redis_url} failed: {exc}") from None
+        raise ConnectionError(f"reading the trainer's cycles from Redis at {settings.redis_shown} failed: {exc}") from None
     finally:
         await store.close()
 

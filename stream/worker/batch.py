@@ -67,6 +67,8 @@ class Computed:
     outcome: Outcome
     recommendations: list[tuple[bytes, bytes]]  # (key, value) for the recommendations topic
     dead_letters: list[bytes]  # values for the dead-letter topic
+    number: int  # of the commit: a retry of it changes nothing
+    lesson: bytes  # what the batch teaches the item neighbours (empty: nothing, or learning is off)
 
     @property
     def counts(self) -> Counts:
@@ -94,7 +96,7 @@ class Applier:
     async def commit(self, computed: Computed) -> None:
         """Step 5; retried through Redis outages. Call in the order the batches were computed."""
         changed = computed.outcome.changed
-        await _retry(lambda: self.store.commit(changed, computed.counts), len(computed.recommendations))
+        await _retry(lambda: self.store.commit(computed.number, changed, computed.counts, computed.lesson), len(computed.recommendations))
         for session, state in changed.items():
             if self.unwritten.get(session) is state:  # not overtaken by a later batch
                 del self.unwritten[session]
@@ -104,12 +106,16 @@ class Applier:
         items = await self.store.vocab.indices([c.item for _, c in parsed.clicks])
         sessions = {c.session_id for _, c in parsed.clicks}
         states: dict[str, SessionState | None] = {s: self.unwritten[s] for s in sessions if s in self.unwritten}
-        states.update(await self.store.sessions.load(s for s in sessions if s not in states))
+        loaded = await self.store.sessions.load(s for s in sessions if s not in states)
+        states.update(loaded.states)
+        if loaded.unreadable:
+            log.warning("%d stored session state(s) could not be read (first: %r); those sessions start fresh", len(loaded.unreadable), loaded.unreadable[0])
         outcome = apply_clicks(parsed.clicks, items, states, engine, self._serving_rules(engine))
-        outcome.counts.dead_letters = len(parsed.dead_letters)
+        outcome.counts.dead_letters, outcome.counts.unreadable = len(parsed.dead_letters), len(loaded.unreadable)
         wire = await self.store.vocab.wire_items(shown_items(outcome.served))
         self.unwritten.update(outcome.changed)
-        return Computed(outcome, encode(outcome.served, wire, time.time()), parsed.dead_letters)
+        lesson = outcome.increments.to_bytes() if self.settings.learn_online and outcome.learned else b""
+        return Computed(outcome, encode(outcome.served, wire, time.time()), parsed.dead_letters, self.store.commit.next_number(), lesson)
 
     def _serving_rules(self, engine: Engine) -> ServingConfig:
         """The engine's serving rules with the worker's overrides, worked out once per model version."""

@@ -8,13 +8,25 @@ import numpy as np
 import torch
 
 from sessionrec.model.checkpoint import network_from_bytes
-from sessionrec.model.scoring import PAD, GRU4RecScorer
+from sessionrec.model.fused import served_scorer
+from sessionrec.model.neighbours import NeighbourTable
+from sessionrec.model.scoring import PAD
+from sessionrec.stream.settings import SettingsError
 
 
 def pick_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``; anything else, or CUDA without a GPU, is a SettingsError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SettingsError(f"SESSIONREC_DEVICE={name!r} is not a device: use auto, cpu or cuda[:N]") from None
+    if device.type not in ("cpu", "cuda"):
+        raise SettingsError(f"SESSIONREC_DEVICE={name!r}: only auto, cpu and cuda[:N] are supported")
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise SettingsError(f"SESSIONREC_DEVICE={name!r} but this machine has no such CUDA device; use auto or cpu")
+    return device
 
 
 def history_matrix(histories: list[np.ndarray], length: int) -> np.ndarray:
@@ -28,23 +40,29 @@ def history_matrix(histories: list[np.ndarray], length: int) -> np.ndarray:
 
 
 class Engine:
-    """One model version, ready to serve: its network on the device and the serving rules it was chosen with."""
+    """One model version, ready to serve: its network on the device and the serving rules it was chosen with.
 
-    def __init__(self, blob: bytes, meta: dict[str, Any], device: torch.device, top_k: int) -> None:
-        net, config = network_from_bytes(blob, meta)
+    A model served with item neighbours reads them from ``neighbours``, the
+    worker's live table (which outlives model versions), or, without one, from
+    the table the model was trained with.
+    """
+
+    def __init__(self, blob: bytes, meta: dict[str, Any], device: torch.device, top_k: int, neighbours: NeighbourTable | None = None) -> None:
+        net, config, trained = network_from_bytes(blob, meta)
         self.serving = config.serving
         self.version: str = meta["version"]
         self.device = device
         self.top_k = top_k
         self.n_known = net.n_items
         self.hidden_size = net.hidden_size
-        self.scorer = GRU4RecScorer(net.to(device), self.serving.history_weight, self.serving.history_decay)
+        self.neighbours = (neighbours if neighbours is not None else trained) if self.serving.neighbours else None
+        self.scorer = served_scorer(net.to(device), self.serving, self.neighbours, depth=top_k)
 
     @torch.no_grad()
-    def step(self, hidden: np.ndarray, items: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Read one click per row (``history`` already ends with it); the new states and top-k lists."""
+    def step(self, hidden: np.ndarray, items: np.ndarray, history: np.ndarray, now: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Read one click per row (``history`` already ends with it, ``now`` its event time); the new states and top-k lists."""
         state = self.scorer.advance(self._tensor(hidden), self._tensor(items))
-        recs, _ = self.scorer.topk(state, self._tensor(history), self.top_k)
+        recs, _ = self.scorer.topk(state, self._tensor(history), self.top_k, now)
         return state.cpu().numpy(), recs.cpu().numpy()
 
     @torch.no_grad()

@@ -4,10 +4,12 @@ Pure: no Redis, no Kafka (stream.worker.batch does the I/O around it). The
 GRU step runs in waves (all first clicks of the batch's sessions as one
 batched step, then the second ones, ...: DESIGN rule 1); a click already
 applied (offset not after the one its session's state holds) is only counted
-(rule 2); a long pause in event time starts a fresh state (rule 3); a state
-of another model version is rebuilt from the session's recent items (rule 4);
-each click is scored against the list made after the previous one before the
-state learns from it (rule 6).
+(rule 2); a long pause in event time starts a fresh network state, while the
+session keeps its items (rule 3); a state of another model version is rebuilt
+from the items since its last fresh start (rule 4); each click is scored
+against the list made after the previous one before anything learns from it
+(rule 6). What the applied clicks teach the item neighbours is part of the
+outcome, to be learned once the batch is committed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import orjson
 
 from sessionrec.model.config import ServingConfig
+from sessionrec.model.neighbours import Increments, increments
 from sessionrec.model.scoring import PAD
 from sessionrec.stream.redis.metrics import Counts
 from sessionrec.stream.redis.sessions import SessionState
@@ -58,6 +61,11 @@ class Outcome:
     served: list[Served]  # in batch order
     changed: dict[str, SessionState] = field(default_factory=dict)  # the batch's last state of each session it touched
     counts: Counts = field(default_factory=Counts)
+    learned: list[Increments] = field(default_factory=list)  # what the applied clicks teach the item neighbours
+
+    @property
+    def increments(self) -> Increments:
+        return Increments.concat(self.learned)
 
 
 def parse_batch(records: Sequence[Record], max_click_bytes: int, dlq_max_bytes: int) -> Parsed:
@@ -127,6 +135,11 @@ class _Row:
     fresh: bool
 
 
+def _segment(state: SessionState) -> np.ndarray:
+    """The items since the state last started fresh: what its network state was computed from."""
+    return state.history[len(state.history) - state.segment :]
+
+
 def _waves(clicks: Sequence[tuple[int, Click]], items: Sequence[int]) -> list[list[tuple[int, Click, int]]]:
     """Split a batch so that no wave holds two clicks of one session, keeping their order."""
     seen: dict[str, int] = {}
@@ -159,21 +172,26 @@ def _step(rows: list[_Row], states: dict[str, SessionState | None], engine: Engi
     stale = [i for i, r in enumerate(rows) if not r.fresh and r.state.version != engine.version]
     if stale:
         counts.recomputed += len(stale)
-        hidden[stale] = engine.rebuild(history_matrix([rows[i].state.history for i in stale], length))
+        hidden[stale] = engine.rebuild(history_matrix([_segment(rows[i].state) for i in stale], length))
     for i, row in enumerate(rows):
         if not row.fresh and row.state.version == engine.version:
             hidden[i] = row.state.hidden
     counts.fresh += sum(r.fresh for r in rows)
     counts.clicks += len(rows)
     items = np.fromiter((r.item for r in rows), dtype=np.int64, count=len(rows))
-    matrix = history_matrix([_EMPTY if r.fresh else r.state.history for r in rows], length)
+    matrix = history_matrix([_EMPTY if r.state is None else r.state.history for r in rows], length)  # kept across pauses
     matrix[:, :-1], matrix[:, -1] = matrix[:, 1:], items  # each row's history, now ending with this click
     kept = (matrix != PAD).sum(axis=1)
-    new_hidden, recs = engine.step(hidden, items, matrix)
+    now = np.fromiter((r.click.ts for r in rows), dtype=np.float64, count=len(rows))
+    new_hidden, recs = engine.step(hidden, items, matrix, now)
+    if engine.neighbours is not None:
+        outcome.learned.append(increments(matrix, now, engine.neighbours.rules.window))
     served = []
     for i, row in enumerate(rows):
         c = row.click
-        state = SessionState(engine.version, c.partition, c.offset, c.ts, new_hidden[i], matrix[i, length - kept[i] :], recs[i].astype(np.int32))
+        segment = 1 if row.fresh else min(row.state.segment + 1, int(kept[i]))
+        state = SessionState(engine.version, c.partition, c.offset, c.ts, new_hidden[i], matrix[i, length - kept[i] :], segment,
+                             recs[i].astype(np.int32))
         states[c.session_id] = outcome.changed[c.session_id] = state
         served.append(Served(row.position, c, state))
     return served

@@ -16,14 +16,32 @@ import torch
 from redis.exceptions import RedisError
 
 from sessionrec.model import checkpoint
-from sessionrec.replay.kafka.clients import start_producer
+from sessionrec.model.neighbours import NeighbourTable
+from sessionrec.replay.kafka.clients import start_admin, start_producer
 from sessionrec.replay.kafka.sender import BatchSender
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.worker.batch import Applier, BatchLine
 from sessionrec.stream.worker.inference import Engine, pick_device
+from sessionrec.stream.worker.learner import NeighbourLearner
 
 log = logging.getLogger(__name__)
+
+
+async def preflight(settings: Settings) -> None:
+    """Everything a worker needs, checked before Faust starts, so that a missing piece is one line, not a traceback.
+
+    The device, Redis, a model to serve (the registry's, or the checkpoint that
+    seeds it) and the broker; raises SettingsError, ConnectionError or DataError.
+    """
+    pick_device(settings.device)
+    store = await RedisStore.open(settings)
+    try:
+        await seed_registry(settings, store)
+    finally:
+        await store.close()
+    admin = await start_admin(settings)
+    await admin.close()
 
 
 async def seed_registry(settings: Settings, store: RedisStore) -> str:
@@ -44,12 +62,19 @@ class Serving(mode.Service):
         torch.set_num_threads(settings.torch_threads)
         self.engine: Engine | None = None
         self.line: BatchLine | None = None
+        self.neighbours: NeighbourTable | None = None  # the live item neighbours: every engine reads them, the learner writes them
         self._ready = asyncio.Event()  # the agent and the ingress may start before this service has
 
     async def on_start(self) -> None:
         s = self.settings
         self.store = await RedisStore.open(s)
         self.engine = await self._load(await seed_registry(s, self.store))
+        self.neighbours = self.engine.neighbours  # seeded with what the model was trained with
+        if self.neighbours is not None and s.learn_online:
+            learner = NeighbourLearner(self.neighbours, self.store.feed)
+            while await learner.catch_up(block_ms=None):  # what earlier batches taught, before the first click
+                pass
+            await self.add_runtime_dependency(learner)
         self.producer = await start_producer(s, linger_ms=0)
         recs, dlq = await BatchSender.create(self.producer, s.recs_topic), await BatchSender.create(self.producer, s.dlq_topic)
         self.line = BatchLine(Applier(s, self.store), recs, dlq)
@@ -57,8 +82,10 @@ class Serving(mode.Service):
         log.info("serving model %s on %s", self.engine.version, self.device)
 
     async def on_stop(self) -> None:
-        await self.producer.stop()
-        await self.store.close()
+        if self._ready.is_set():  # a start that failed half-way has nothing of this to stop
+            await self.producer.stop()
+        if hasattr(self, "store"):
+            await self.store.close()
 
     async def ready(self) -> BatchLine:
         """The batch line, once connections and the model are up."""
@@ -68,7 +95,7 @@ class Serving(mode.Service):
 
     async def _load(self, version: str) -> Engine:
         blob, meta = await self.store.registry.load(version)
-        return await asyncio.to_thread(Engine, blob, meta, self.device, self.settings.top_k)
+        return await asyncio.to_thread(Engine, blob, meta, self.device, self.settings.top_k, self.neighbours)
 
     @mode.Service.timer(1.0)
     async def _follow_registry(self) -> None:

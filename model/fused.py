@@ -1,0 +1,166 @@
+"""GRU4Rec fused with item neighbours: the list a live shop can make for items no network has learned yet.
+
+A list is built in tiers, each ordered by its own evidence:
+
+3. the session's own items (its history, across pauses), ordered by GRU4Rec's
+   blend (network and recency), as GRU4Rec best orders them;
+2. neighbour candidates (model.neighbours) not in the session, ordered by
+   their share of the row's strongest candidate plus the network's probability;
+1. the most clicked items not listed above;
+0. every other item, by the network's probability.
+
+Offline (``scores``) and in the stream (``topk``) the same tiers come from the
+same code, so a static table gives the same figures both ways. Only each
+tier's first ``depth`` items are ranked by the tier (deeper ones fall to the
+tiers below): HR@k and MRR@k for k up to ``depth`` are exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from sessionrec.model.config import ServingConfig
+from sessionrec.model.neighbours import PAD, NeighbourTable
+from sessionrec.model.network import GRU4Rec
+from sessionrec.model.scoring import GRU4RecScorer, Scorer, clicked, history_weights
+
+TIERS = {"history": 3.0, "neighbours": 2.0, "popular": 1.0}
+
+
+class FusedScorer:
+    def __init__(self, gru: GRU4RecScorer, table: NeighbourTable, *, depth: int = 20, network_weight: float = 1.0,
+                 exclude_history: bool = False) -> None:
+        self.gru = gru
+        self.table = table
+        self.depth = depth
+        self.network_weight = network_weight  # of the network's probability next to a candidate's neighbour share
+        self.exclude_history = exclude_history
+        self.state_size = gru.state_size
+
+    def advance(self, state: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.gru.advance(state, items)
+
+    @torch.no_grad()
+    def scores(self, state: torch.Tensor, history: torch.Tensor, n_items: int, now: np.ndarray | None = None) -> torch.Tensor:
+        """[B, n_items]: tier + order inside the tier for listed items, the network's probability for the rest."""
+        known = self._network(state)
+        out = F.pad(known, (0, n_items - known.size(1)))
+        rows, items, values = self._tiers(known, history, now)
+        inside = items < n_items
+        out[torch.from_numpy(rows[inside]), torch.from_numpy(items[inside])] = torch.from_numpy(values[inside]).float()
+        if self.exclude_history:
+            out.masked_fill_(clicked(history.clamp(min=0), history != PAD, n_items), float("-inf"))
+        return out
+
+    @torch.no_grad()
+    def topk(self, state: torch.Tensor, history: torch.Tensor, k: int, now: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k best items of each row, best first, as ``scores`` would rank them, without a column per item."""
+        known = self._network(state)
+        rows, items, values = self._tiers(known, history, now)
+        rest_values, rest_items = known.topk(min(k + history.size(1) + 3 * self.depth, known.size(1)), dim=1)  # tier 0: the network's best
+        b = len(history)
+        span = int(max(known.size(1), items.max() + 1 if len(items) else 0, history.max().item() + 1))
+        listed = rows * span + items
+        rest_rows = np.repeat(np.arange(b), rest_items.size(1))
+        rest_items_np, rest_values_np = rest_items.cpu().numpy().ravel(), rest_values.cpu().numpy().ravel().astype(np.float64)
+        fresh = ~np.isin(rest_rows * span + rest_items_np, listed)
+        if self.exclude_history:
+            fresh &= ~np.isin(rest_rows * span + rest_items_np, _history_keys(history.cpu().numpy(), span))
+        rows = np.concatenate([rows, rest_rows[fresh]])
+        items = np.concatenate([items, rest_items_np[fresh]])
+        values = np.concatenate([values, rest_values_np[fresh]])
+        order = np.lexsort((items, -values, rows))
+        rows, items, values = rows[order], items[order], values[order]
+        rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+        top = rank < k
+        out_items = np.full((b, k), PAD, np.int64)
+        out_values = np.full((b, k), -np.inf)
+        out_items[rows[top], rank[top]], out_values[rows[top], rank[top]] = items[top], values[top]
+        return torch.from_numpy(out_items), torch.from_numpy(out_values)
+
+    def _network(self, state: torch.Tensor) -> torch.Tensor:
+        """[B, known items]: the network's share of the blend, (1 - w) softmax."""
+        logits = self.gru.net.score(state[:, -self.gru.net.config.layers[-1] :])
+        return torch.softmax(logits, dim=1).mul_(1.0 - self.gru.history_weight)
+
+    def _tiers(self, known: torch.Tensor, history: torch.Tensor, now: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Listed items as (row, item, value) with value = tier + place inside the tier (in (0, 1), best highest)."""
+        hist = history.cpu().numpy()
+        probs = known.cpu().numpy().astype(np.float64)
+        b = len(hist)
+        parts = []
+        own_rows, own_items, own_key = self._history(hist, probs, history)
+        if not self.exclude_history:
+            parts.append(_tier(own_rows, own_items, own_key, TIERS["history"], self.depth))
+        span = max(probs.shape[1], int(hist.max()) + 1, len(self.table.slot_of))
+        taken = own_rows * span + own_items
+        rows, items, scores = self.table.candidates(hist, now)
+        keep = ~np.isin(rows * span + items, taken)
+        rows, items, scores = rows[keep], items[keep], scores[keep]
+        if len(rows):
+            best = np.zeros(b)
+            np.maximum.at(best, rows, scores)
+            key = scores / best[rows] + self.network_weight * _known(probs, rows, items)
+            neighbour = _tier(rows, items, key, TIERS["neighbours"], self.depth)
+            parts.append(neighbour)
+            taken = np.concatenate([taken, neighbour[0] * span + neighbour[1]])
+        popular = self.table.popular(self.depth + hist.shape[1] + self.depth)
+        if len(popular):
+            rows = np.repeat(np.arange(b), len(popular))
+            items = np.tile(popular, b)
+            keep = ~np.isin(rows * span + items, taken)
+            key = np.tile(np.arange(len(popular), 0, -1, dtype=np.float64), b)
+            parts.append(_tier(rows[keep], items[keep], key[keep], TIERS["popular"], self.depth))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+    def _history(self, hist: np.ndarray, probs: np.ndarray, history: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each row's distinct own items and their blend: the network's share plus the recency weights of their clicks."""
+        weights = history_weights(history, self.gru.history_decay).cpu().numpy().astype(np.float64) * self.gru.history_weight
+        b, length = hist.shape
+        present = hist != PAD
+        row = np.broadcast_to(np.arange(b)[:, None], hist.shape)[present]
+        item = hist[present]
+        span = max(int(hist.max()) + 1, 1)
+        keys, inverse = np.unique(row * span + item, return_inverse=True)
+        recency = np.bincount(inverse, weights=weights[present])
+        last = np.zeros(len(keys))
+        np.maximum.at(last, inverse, np.broadcast_to(np.arange(length, dtype=np.float64), hist.shape)[present])
+        rows, items = keys // span, keys % span
+        key = recency + _known(probs, rows, items) + last * 1e-9  # ties: the more recent click first
+        return rows, items, key
+
+
+def _known(probs: np.ndarray, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """The network's probability of each (row, item); 0 for items it does not know."""
+    inside = items < probs.shape[1]
+    out = np.zeros(len(rows))
+    out[inside] = probs[rows[inside], items[inside]]
+    return out
+
+
+def _tier(rows: np.ndarray, items: np.ndarray, key: np.ndarray, tier: float, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first ``depth`` of each row by ``key`` (ties: lower item), valued ``tier`` + a share in (0, 1) that falls with the place."""
+    order = np.lexsort((items, -key, rows))
+    rows, items = rows[order], items[order]
+    place = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    keep = place < depth
+    return rows[keep], items[keep], tier + (depth - place[keep]) / (depth + 1.0)
+
+
+def _history_keys(hist: np.ndarray, span: int) -> np.ndarray:
+    present = hist != PAD
+    return (np.broadcast_to(np.arange(len(hist))[:, None], hist.shape) * span + hist)[present]
+
+
+def served_scorer(net: GRU4Rec, serving: ServingConfig, neighbours: NeighbourTable | None, depth: int = 20) -> Scorer:
+    """The scorer a model is served with: its blend, fused with neighbours when its serving rules use them."""
+    gru = GRU4RecScorer(net, serving.history_weight, serving.history_decay, serving.exclude_history)
+    if serving.neighbours:
+        if neighbours is None:
+            raise ValueError("the serving rules fuse item neighbours, but the model carries none")
+        return FusedScorer(gru, neighbours, depth=depth, exclude_history=serving.exclude_history)
+    return gru

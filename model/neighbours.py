@@ -1,0 +1,297 @@
+"""Item neighbours: which items occur near each other in sessions, learned click by click, bounded.
+
+Most items of a live shop are new (10,064 of the 11,568 items of the test clicks
+never occur in training), so a network trained last night cannot recommend
+them; what can is the stream itself. When a session clicks y, y and each of the
+session's last ``window`` clicks h before it become neighbours of each other,
+by 1/(w + 1) (w = 0 for the most recent h). Only a session's first click on y
+adds pairs: repeats say little about what goes together. Every click counts
+towards y's popularity and records when y was last clicked.
+
+A list reads the neighbours of the session's last ``reads`` clicks (weighted
+1/(w + 1)), then, through the ``hop2`` best of those candidates, their
+neighbours (weighted ``hop2_weight`` times the candidate's share): items that
+co-occur with what co-occurs with the session. A candidate clicked recently in
+the stream is boosted by ``1 + age_boost * exp(-age / age_tau_s)``.
+
+Bounded: at most ``width`` neighbours per item (a new one evicts the weakest)
+and at most ``max_items`` items with neighbours (the least recently updated
+goes). Everything is batched numpy: the worker learns a micro-batch at a time.
+The rules and their parameters were chosen by a prequential replay of the
+electronics clicks (see the README, "Learning from the stream").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+PAD = -1
+
+
+@dataclass(frozen=True)
+class NeighbourRules:
+    width: int = 50  # neighbours kept per item
+    window: int = 5  # learning: pairs with the last `window` clicks before the clicked item
+    reads: int = 2  # scoring: neighbours of the session's last `reads` clicks
+    hop2: int = 3  # ... and of the best `hop2` of those candidates
+    hop2_weight: float = 0.1
+    age_boost: float = 3.0  # candidates clicked in the stream lately weigh up to 1 + age_boost times more
+    age_tau_s: float = 7 * 86400.0  # event-time scale of "lately"
+
+
+@dataclass(frozen=True)
+class Increments:
+    """What a batch of clicks teaches: neighbour pairs and clicks (in any order: sums commute)."""
+
+    rows: np.ndarray  # int64 [P]: the item whose neighbour grows
+    cols: np.ndarray  # int64 [P]: the neighbour
+    weights: np.ndarray  # float32 [P]
+    clicked: np.ndarray  # int64 [C]: every clicked item, for popularity
+    ts: np.ndarray  # float64 [C]: when each was clicked (event time); NaN = not a stream click
+
+    @classmethod
+    def empty(cls) -> Increments:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros(0, np.float64))
+
+    @classmethod
+    def concat(cls, parts: list[Increments]) -> Increments:
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("rows", "cols", "weights", "clicked", "ts")))
+
+    def to_bytes(self) -> bytes:
+        """Packed for the wire (the learning feed): counts, then the arrays."""
+        head = np.array([len(self.rows), len(self.clicked)], dtype=np.int64)
+        return b"".join(a.tobytes() for a in (head, self.rows.astype(np.int32), self.cols.astype(np.int32), self.weights.astype(np.float32),
+                                               self.clicked.astype(np.int32), self.ts.astype(np.float64)))
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Increments:
+        pairs, clicks = np.frombuffer(blob, np.int64, 2)
+        at = 16
+        arrays = []
+        if min(pairs, clicks) < 0 or len(blob) != 16 + 12 * pairs + 12 * clicks:
+            raise ValueError(f"a lesson of {len(blob)} bytes does not hold {pairs} pairs and {clicks} clicks")
+        for kind, count, wanted in ((np.int32, pairs, np.int64), (np.int32, pairs, np.int64), (np.float32, pairs, np.float32),
+                                    (np.int32, clicks, np.int64), (np.float64, clicks, np.float64)):
+            arrays.append(np.frombuffer(blob, kind, int(count), at).astype(wanted))
+            at += int(count) * np.dtype(kind).itemsize
+        return cls(*arrays)
+
+
+def increments(history: np.ndarray, ts: np.ndarray, window: int, first_only: bool = True) -> Increments:
+    """What clicks teach, from each click's session history: ``history`` [B, L] ends with the click, PAD on the left.
+
+    With ``first_only`` (the stream), pairs only where the clicked item is new to the remembered session.
+    """
+    y = history[:, -1].astype(np.int64)
+    before = history[:, -1 - window : -1].astype(np.int64)  # most recent last
+    first = ~(history[:, :-1] == y[:, None]).any(axis=1) if first_only else np.ones(len(y), bool)
+    age = np.arange(before.shape[1] - 1, -1, -1)  # w of each column: 0 for the most recent
+    keep = (before != PAD) & (before != y[:, None]) & first[:, None]
+    h, w = before[keep], (1.0 / (age[None, :] + 1.0)).repeat(len(before), 0)[keep].astype(np.float32)
+    yy = np.broadcast_to(y[:, None], before.shape)[keep]
+    return Increments(np.concatenate([h, yy]), np.concatenate([yy, h]), np.concatenate([w, w]), y, ts.astype(np.float64))
+
+
+class NeighbourTable:
+    """Neighbour rows in fixed-width arrays: learned a batch at a time, read a batch of sessions at a time."""
+
+    def __init__(self, rules: NeighbourRules = NeighbourRules(), max_items: int = 100_000) -> None:
+        self.rules = rules
+        self.max_items = max_items
+        self.slot_of = np.full(0, -1, np.int64)  # item -> its row's slot, -1 without one
+        self.item_of = np.full(0, -1, np.int64)  # slot -> item
+        self.nb = np.full((0, rules.width), PAD, np.int64)  # slot -> neighbour items
+        self.w = np.zeros((0, rules.width), np.float32)  # slot -> their weights
+        self.touched = np.zeros(0, np.int64)  # slot -> tick of its last update (least recent goes first)
+        self.pop = np.zeros(0, np.float64)  # item -> clicks
+        self.last = np.full(0, np.nan)  # item -> event time of its last stream click
+        self._tick = 0
+
+    # --- learning -------------------------------------------------------------------------------
+
+    def learn(self, inc: Increments) -> None:
+        self._tick += 1
+        top = max([-1, *(int(a.max()) for a in (inc.rows, inc.cols, inc.clicked) if len(a))])
+        self._grow_items(top + 1)
+        np.add.at(self.pop, inc.clicked, 1.0)
+        stream = ~np.isnan(inc.ts)
+        if stream.any():
+            last = np.where(np.isnan(self.last), -np.inf, self.last)
+            np.maximum.at(last, inc.clicked[stream], inc.ts[stream])
+            self.last = np.where(np.isinf(last), np.nan, last)
+        if len(inc.rows):
+            self._add_pairs(inc.rows, inc.cols, inc.weights)
+
+    def _add_pairs(self, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> None:
+        span = len(self.slot_of)
+        keys, inverse = np.unique(rows * span + cols, return_inverse=True)
+        sums = np.bincount(inverse, weights=weights).astype(np.float32)
+        rows, cols = keys // span, keys % span
+        slots = self._slots(rows)
+        kept = slots >= 0
+        slots, cols, sums = slots[kept], cols[kept], sums[kept]
+        match = self.nb[slots] == cols[:, None]
+        found = match.any(axis=1)
+        self.w[slots[found], match[found].argmax(axis=1)] += sums[found]
+        slots, cols, sums = slots[~found], cols[~found], sums[~found]
+        while len(slots):  # insertions, one per row per round, each evicting the row's weakest (or an empty place)
+            _, first = np.unique(slots, return_index=True)
+            s = slots[first]
+            place = np.where(self.nb[s] == PAD, -np.inf, self.w[s]).argmin(axis=1)
+            self.nb[s, place], self.w[s, place] = cols[first], sums[first]
+            rest = np.ones(len(slots), bool)
+            rest[first] = False
+            slots, cols, sums = slots[rest], cols[rest], sums[rest]
+
+    def _slots(self, items: np.ndarray) -> np.ndarray:
+        """The slots of ``items``' rows, made where missing; the least recently updated rows give way when full."""
+        unique = np.unique(items)
+        new = unique[self.slot_of[unique] < 0]
+        if len(new):
+            free = np.flatnonzero(self.item_of < 0)
+            if len(free) < len(new):
+                self._grow_slots(min(self.max_items, max(2 * len(self.item_of), len(self.item_of) + len(new) - len(free))))
+                free = np.flatnonzero(self.item_of < 0)
+            if len(free) < len(new):  # full: evict the least recently updated rows this batch does not touch
+                used = np.flatnonzero(self.item_of >= 0)
+                spare = used[~np.isin(self.item_of[used], unique)]
+                old = spare[np.argsort(self.touched[spare], kind="stable")[: len(new) - len(free)]]
+                self.slot_of[self.item_of[old]] = -1
+                self.item_of[old], self.nb[old], self.w[old] = -1, PAD, 0.0
+                free = np.flatnonzero(self.item_of < 0)
+            new = new[: len(free)]  # more new rows in one batch than the table holds: the rest are not learned
+            self.item_of[free[: len(new)]], self.slot_of[new] = new, free[: len(new)]
+        slots = self.slot_of[items]
+        self.touched[slots[slots >= 0]] = self._tick
+        return slots
+
+    def _grow_items(self, size: int) -> None:
+        if size > len(self.slot_of):
+            extra = size - len(self.slot_of) + 1024
+            self.slot_of = np.concatenate([self.slot_of, np.full(extra, -1, np.int64)])
+            self.pop = np.concatenate([self.pop, np.zeros(extra)])
+            self.last = np.concatenate([self.last, np.full(extra, np.nan)])
+
+    def _grow_slots(self, size: int) -> None:
+        extra = size - len(self.item_of)
+        self.item_of = np.concatenate([self.item_of, np.full(extra, -1, np.int64)])
+        self.nb = np.concatenate([self.nb, np.full((extra, self.rules.width), PAD, np.int64)])
+        self.w = np.concatenate([self.w, np.zeros((extra, self.rules.width), np.float32)])
+        self.touched = np.concatenate([self.touched, np.zeros(extra, np.int64)])
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def row(self, item: int) -> dict[int, float]:
+        """One item's neighbours and their weights (for tests and inspection)."""
+        slot = self.slot_of[item] if 0 <= item < len(self.slot_of) else -1
+        if slot < 0:
+            return {}
+        kept = self.nb[slot] != PAD
+        return dict(zip(self.nb[slot][kept].tolist(), self.w[slot][kept].tolist()))
+
+    @property
+    def items(self) -> int:
+        """Items that have neighbour rows."""
+        return int((self.item_of >= 0).sum())
+
+    def popular(self, count: int) -> np.ndarray:
+        """The ``count`` most clicked items, most first (ties: the lower index, i.e. the earlier item)."""
+        clicked = np.flatnonzero(self.pop > 0)
+        order = np.lexsort((clicked, -self.pop[clicked]))
+        return clicked[order[:count]]
+
+    def candidates(self, recent: np.ndarray, now: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Neighbour candidates of each session: (row, item, score) triples, each row's sorted best first.
+
+        ``recent`` [B, R]: each session's last clicks, most recent last, PAD on
+        the left; ``now`` [B]: the event time of each session's last click, or
+        None for no recency boost (offline). The session's own items are not
+        removed here.
+        """
+        r = self.rules
+        last = recent[:, -r.reads :]
+        g = 1.0 / (np.arange(last.shape[1] - 1, -1, -1) + 1.0)  # 1 for the most recent click
+        rows, items, scores = self._spread(last, np.broadcast_to(g, last.shape))
+        if r.hop2 and len(rows):
+            order = np.lexsort((items, -scores, rows))
+            rows, items, scores = rows[order], items[order], scores[order]
+            best = _first_per_row(rows, r.hop2)
+            via = np.full((len(recent), r.hop2), PAD, np.int64)
+            share = np.zeros((len(recent), r.hop2))
+            rank = np.arange(len(best)) - np.searchsorted(rows[best], rows[best])
+            via[rows[best], rank], share[rows[best], rank] = items[best], scores[best]
+            totals = self._totals(via)
+            rows2, items2, scores2 = self._spread(via, np.divide(r.hop2_weight * share, totals, out=np.zeros_like(share), where=totals > 0))
+            span = max(len(self.slot_of), 1)
+            fresh = ~np.isin(rows2 * span + items2, rows * span + items)  # 2-hop adds only what 1-hop did not reach
+            rows, items, scores = np.concatenate([rows, rows2[fresh]]), np.concatenate([items, items2[fresh]]), np.concatenate([scores, scores2[fresh]])
+        if now is not None and r.age_boost and len(rows):
+            age = np.asarray(now, np.float64)[rows] - self.last[items]
+            scores = scores * np.where(np.isnan(age), 1.0, 1.0 + r.age_boost * np.exp(-np.maximum(age, 0.0) / r.age_tau_s))
+        order = np.lexsort((items, -scores, rows))
+        return rows[order], items[order], scores[order]
+
+    def _spread(self, sources: np.ndarray, gains: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sum over each row's sources of gain times the source's neighbour weights: (row, item, score), grouped by row."""
+        known = (sources >= 0) & (sources < len(self.slot_of))
+        slots = np.where(known, self.slot_of[np.where(known, sources, 0)], -1)
+        b, j = np.nonzero(slots >= 0)
+        if len(b) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        nb, w = self.nb[slots[b, j]], self.w[slots[b, j]] * np.asarray(gains, np.float64)[b, j][:, None]
+        keep = nb != PAD
+        row = np.broadcast_to(b[:, None], nb.shape)[keep]
+        span = max(len(self.slot_of), 1)
+        keys, inverse = np.unique(row * span + nb[keep], return_inverse=True)
+        return keys // span, keys % span, np.bincount(inverse, weights=w[keep])
+
+    def _totals(self, items: np.ndarray) -> np.ndarray:
+        known = (items >= 0) & (items < len(self.slot_of))
+        slots = np.where(known, self.slot_of[np.where(known, items, 0)], -1)
+        return np.where(slots >= 0, self.w[np.maximum(slots, 0)].sum(axis=-1), 0.0)
+
+    # --- storage --------------------------------------------------------------------------------
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The learned rows and counts as tensors, for a safetensors file beside the network."""
+        used = np.flatnonzero(self.item_of >= 0)
+        used = used[np.argsort(self.item_of[used])]
+        return {"neighbours.items": torch.from_numpy(self.item_of[used].copy()), "neighbours.nb": torch.from_numpy(self.nb[used].copy()),
+                "neighbours.w": torch.from_numpy(self.w[used].copy()), "neighbours.pop": torch.from_numpy(self.pop.copy())}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], rules: NeighbourRules, max_items: int = 100_000) -> NeighbourTable:
+        table = cls(rules, max_items)
+        items, nb, w = (tensors[f"neighbours.{k}"].numpy() for k in ("items", "nb", "w"))
+        if nb.shape[1:] != (rules.width,) or len(nb) != len(items) or w.shape != nb.shape:
+            raise ValueError(f"neighbour rows of width {nb.shape[1:]} do not fit the rules' width {rules.width}")
+        pop = tensors["neighbours.pop"].numpy()
+        table._grow_items(max(len(pop), int(items.max()) + 1 if len(items) else 0))
+        table.pop[: len(pop)] = pop
+        keep = min(len(items), max_items)
+        table._grow_slots(keep)
+        table.item_of[:keep], table.nb[:keep], table.w[:keep] = items[:keep], nb[:keep], w[:keep]
+        table.slot_of[items[:keep]] = np.arange(keep)
+        return table
+
+
+def learn_sessions(table: NeighbourTable, items: np.ndarray, offsets: np.ndarray) -> None:
+    """Learn whole sessions (items in click order, ``offsets`` as model.sessions.Sessions): every pair, no stream times."""
+    window = table.rules.window
+    position = np.arange(len(items)) - np.repeat(offsets[:-1], np.diff(offsets))
+    history = np.full((len(items), window + 1), PAD, np.int64)
+    for back in range(window + 1):  # column window - back holds the click `back` places before
+        ok = position >= back
+        history[ok, window - back] = items[np.flatnonzero(ok) - back]
+    table.learn(increments(history, np.full(len(items), np.nan), window, first_only=False))
+
+
+def _first_per_row(rows: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the first ``count`` entries of each row in arrays grouped by row."""
+    starts = np.searchsorted(rows, rows)
+    return np.flatnonzero(np.arange(len(rows)) - starts < count)

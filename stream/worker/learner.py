@@ -1,0 +1,54 @@
+"""The worker's item neighbours, kept current: every lesson on the learning feed, learned once, in order.
+
+The table starts as the one the served model was trained with, then learns
+what every committed micro-batch teaches, this worker's and every other's
+(stream.redis.feed), so all workers converge on the same neighbours within
+moments of a commit. A lesson that cannot be read is skipped and logged
+(DESIGN rule 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import mode
+from redis.exceptions import RedisError
+
+from sessionrec.model.neighbours import Increments, NeighbourTable
+from sessionrec.stream.redis.feed import BEGINNING, LearningFeed
+
+log = logging.getLogger(__name__)
+
+
+class NeighbourLearner(mode.Service):
+    def __init__(self, table: NeighbourTable, feed: LearningFeed, **kwargs) -> None:  # noqa: ANN003 - mode.Service options
+        super().__init__(**kwargs)
+        self.table = table
+        self.feed = feed
+        self.after = BEGINNING  # the last entry learned
+        self.learned = 0  # lessons learned
+
+    async def catch_up(self, block_ms: int | None = 200) -> int:
+        """Learn what the feed holds after the last entry learned (waiting up to ``block_ms`` for one); how many lessons."""
+        entries = await self.feed.read(self.after, block_ms=block_ms)
+        for entry, lesson in entries:
+            try:
+                self.table.learn(Increments.from_bytes(lesson))
+            except ValueError as exc:
+                log.warning("skipped an unreadable lesson %s on the learning feed: %s", entry, exc)
+            self.after = entry
+        self.learned += len(entries)
+        return len(entries)
+
+    @mode.Service.task
+    async def _follow(self) -> None:
+        delay = 0.5
+        while not self.should_stop:
+            try:
+                await self.catch_up()
+                delay = 0.5
+            except (RedisError, OSError) as exc:
+                log.warning("reading the learning feed failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
