@@ -54,7 +54,7 @@ def offline_report(settings: Settings, frame: pd.DataFrame) -> tuple[Report, Ser
     serving = replace(ckpt.config.serving, **settings.serving_overrides())
     vocab = ckpt.vocab.copy()
     sessions = Sessions.from_frame(sort_sessions(frame), vocab, serving.session_timeout)
-    return served_report(ckpt.net, serving, sessions, len(vocab)), serving
+    return served_report(ckpt.net, serving, sessions, len(vocab), neighbours=ckpt.neighbours), serving
 
 
 async def run_demo(settings: Settings, csv: Path, fmt: str, pacing: Pacing, limit: int | None, workers: int, trainer: bool,
