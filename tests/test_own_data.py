@@ -61,7 +61,7 @@ def rees46_export(path, rows):
     return path
 
 
-def test_a_gru4rec_pair_trains_and_evaluates_with_flags_only(tmp_path, gru4rec_pair):
+def test_a_gru4rec_pair_trains_and_evaluates_with_flags_only(tmp_path, gru4rec_pair, monkeypatch):
     train, test = gru4rec_pair
     files = ["--train", train, "--test", test, "--format", "gru4rec"]
     ok("train", *files, *TINY, "--out", tmp_path / "model")
@@ -73,6 +73,9 @@ def test_a_gru4rec_pair_trains_and_evaluates_with_flags_only(tmp_path, gru4rec_p
     test_rows = pd.read_csv(test, sep="\t")
     assert report["targets"] == len(test_rows) - test_rows.SessionId.nunique()  # every click after a session's first
     assert report["recall@20"] > 0  # the ring of 20 items: the model knows every test item
+    monkeypatch.chdir(tmp_path)  # short names, so that the table's title is not wrapped
+    table = ok("evaluate", "--model", "model", "--train", train.name, "--test", test.name, "--format", "gru4rec").output
+    assert f"Next-click evaluation on {test.name} (training clicks: {train.name})" in table
 
 
 def test_a_rees46_export_trains_and_evaluates_on_its_views_only(tmp_path):
