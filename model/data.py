@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sessionrec.model.errors import DataError
-from sessionrec.model.formats import FORMATS, Columns
+from sessionrec.model.formats import EVENT_TYPE, FORMATS, Columns
 
 SESSION, ITEM, TIME = "session_id", "item_id", "ts"
 SHARED_DATA = Path("..") / "shared" / "data"  # beside the project folder one works in
@@ -33,37 +33,97 @@ def data_source() -> str:
 
 
 def read_clicks(path: str | Path, columns: Columns = FORMATS["ecommerce"], extra: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read clicks in file order; ``extra`` columns are carried along unchanged."""
+    """Read clicks in file order, only the rows of ``columns.event_types`` when given; ``extra`` columns are carried along unchanged.
+
+    Only the columns used are read: exports such as REES46's carry many more.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    wanted = [columns.session, columns.item, columns.time, *extra]
-    try:
-        raw = pd.read_csv(path, sep=columns.sep, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot be parsed as {columns.sep!r}-separated text ({exc})") from None
-    missing = [c for c in wanted if c not in raw.columns]
+    wanted = list(dict.fromkeys([columns.session, columns.item, columns.time, *extra, *([EVENT_TYPE] if columns.event_types else [])]))
+    found = _read(path, columns.sep, nrows=0).columns
+    missing = [c for c in wanted if c not in found]
     if missing:
-        hint = _separator_hint(raw.columns, columns.sep)
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, raw.columns))}{hint}")
+        hint = _separator_hint(found, columns.sep) or (" (--event-type filters on it)" if EVENT_TYPE in missing else "")
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, found))}{hint}")
+    raw = _read(path, columns.sep, usecols=wanted)
     if raw.empty:
         raise DataError(f"{path}: has a header but no rows")
-    ts = pd.to_numeric(raw[columns.time], errors="coerce")
-    bad = ts.isna() | ~np.isfinite(ts.to_numpy(dtype=float, na_value=np.nan))
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{path}: column {columns.time!r} is not a number on data row {row + 1} ({raw[columns.time].iloc[row]!r})")
+    if columns.event_types:
+        raw = _only_events(path, raw, columns.event_types)
+    ts = _seconds(path, raw[columns.time], columns.time_format)
     for name in (columns.session, columns.item):
         empty = raw[name].str.strip() == ""
         if empty.any():
-            row = int(np.flatnonzero(empty.to_numpy())[0])
-            raise DataError(f"{path}: column {name!r} is empty on data row {row + 1}")
-    frame = pd.DataFrame({SESSION: raw[columns.session].str.strip(), ITEM: raw[columns.item].str.strip(), TIME: ts.astype("float64")})
+            raise DataError(f"{path}: column {name!r} is empty on data row {_row(empty)}")
+    frame = pd.DataFrame({SESSION: raw[columns.session].str.strip(), ITEM: raw[columns.item].str.strip(), TIME: ts})
     for name in extra:
         frame[name] = raw[name]
-    return frame
+    return frame.reset_index(drop=True)
+
+
+def write_clicks(frame: pd.DataFrame, path: str | Path) -> None:
+    """A canonical frame as an ecommerce file (event_time in unix seconds, product_id, user_session): what every command reads by default."""
+    names = FORMATS["ecommerce"]
+    times = frame[TIME]
+    if (times % 1 == 0).all():
+        times = times.astype("int64")
+    pd.DataFrame({names.time: times, names.item: frame[ITEM], names.session: frame[SESSION]}).to_csv(path, index=False)
+
+
+def _read(path: Path, sep: str, **options: object) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, **options)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be parsed as {sep!r}-separated text ({exc})") from None
+
+
+def _row(bad: pd.Series) -> int:
+    """The 1-based data row of the file where ``bad`` is first true (the frame keeps the file's row labels)."""
+    return int(bad.index[bad.to_numpy()][0]) + 1
+
+
+def _only_events(path: Path, raw: pd.DataFrame, types: tuple[str, ...]) -> pd.DataFrame:
+    events = raw[EVENT_TYPE].str.strip()
+    kept = raw[events.isin(types)]
+    if kept.empty:
+        raise DataError(f"{path}: no rows with {EVENT_TYPE} {' or '.join(map(repr, types))}; found {', '.join(map(repr, sorted(events.unique())[:10]))}")
+    return kept
+
+
+def _seconds(path: Path, values: pd.Series, time_format: str) -> pd.Series:
+    """Event times as float unix seconds; date-time text without a zone counts as UTC."""
+    if time_format == "unix":
+        ts = pd.to_numeric(values, errors="coerce").astype("float64")
+    else:
+        # A zone named " UTC" (REES46) parses ~25x slower than none, which means UTC anyway; one spelling, inferred
+        # from the first row, is fast; rows spelt otherwise (another zone notation, say) are then parsed one by one.
+        text = values.str.removesuffix(" UTC")
+        times = pd.to_datetime(text, utc=True, errors="coerce")
+        odd = times.isna()
+        if odd.any():
+            times[odd] = pd.to_datetime(text[odd], utc=True, errors="coerce", format="mixed")
+        ts = (times - _EPOCH) / pd.Timedelta(seconds=1)
+    bad = ts.isna() | ~np.isfinite(ts.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        row = _row(bad)
+        value = values.loc[row - 1]
+        raise DataError(f"{path}: column {values.name!r} is not {_TIME_WHAT[time_format]} on data row {row} ({value!r}){_time_hint(value, time_format)}")
+    return ts
+
+
+_EPOCH = pd.Timestamp(0, tz="UTC")
+_TIME_WHAT = {"unix": "a number", "datetime": "a date-time"}
+
+
+def _time_hint(value: str, time_format: str) -> str:
+    if time_format == "unix" and not pd.isna(pd.to_datetime(value, utc=True, errors="coerce")):
+        return "; for date-time text pass --time-format datetime (or --format rees46)"
+    if time_format == "datetime" and not pd.isna(pd.to_numeric(value, errors="coerce")):
+        return "; for unix seconds pass --time-format unix"
+    return ""
 
 
 def _separator_hint(found: pd.Index, sep: str) -> str:
@@ -72,8 +132,12 @@ def _separator_hint(found: pd.Index, sep: str) -> str:
     header = str(found[0])
     for other, label in (("\t", "tabs"), (",", "commas"), (";", "semicolons")):
         if other != sep and other in header:
-            return f" (the header looks separated by {label}; pass the matching --format or --sep)"
+            return f" (the header looks separated by {label}; pass --sep {_shell_sep(other)} or the matching --format)"
     return ""
+
+
+def _shell_sep(sep: str) -> str:
+    return "'\\t'" if sep == "\t" else repr(sep)
 
 
 def sort_sessions(frame: pd.DataFrame) -> pd.DataFrame:

@@ -24,12 +24,15 @@ from sessionrec.model.formats import FORMATS, Columns
 from sessionrec.model.sessions import Sessions
 from sessionrec.model.vocab import Vocabulary
 
+MIN_SHARED_ITEMS = 0.01  # a checkpoint that knows fewer of the evaluated clicks' distinct items belongs to another catalogue
+
 
 @dataclass(frozen=True)
 class Split:
     train: pd.DataFrame
     test: pd.DataFrame
-    folder: Path
+    train_path: Path | None = None  # where the clicks came from, for reports and checkpoint metadata
+    test_path: Path | None = None
 
 
 def default_split_dir() -> Path:
@@ -37,14 +40,49 @@ def default_split_dir() -> Path:
 
 
 def load_split(folder: str | Path | None = None, columns: Columns = FORMATS["ecommerce"]) -> Split:
+    """``train_data.csv`` and ``test_data.csv`` of ``folder`` (default: the electronics shop's)."""
     if folder is None:
         folder = default_split_dir()
         if not folder.is_dir():
-            raise DataError(f"no data folder at {folder} (the default: {data_source()}); pass --data FOLDER or set SESSIONREC_DATA")
+            raise DataError(f"no data folder at {folder} (the default: {data_source()}); pass --data FOLDER, or --train FILE --test FILE")
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: no such data folder (expected train_data.csv and test_data.csv in it)")
-    return Split(load_sessions(folder / "train_data.csv", columns), load_sessions(folder / "test_data.csv", columns), folder)
+    return load_pair(folder / "train_data.csv", folder / "test_data.csv", columns)
+
+
+def load_pair(train: str | Path, test: str | Path, columns: Columns = FORMATS["ecommerce"]) -> Split:
+    return Split(load_sessions(train, columns), load_sessions(test, columns), Path(train), Path(test))
+
+
+@dataclass(frozen=True)
+class SplitFiles:
+    """Where a train/test pair lies, as ``--data FOLDER`` or ``--train FILE --test FILE`` name it; neither means the default folder."""
+
+    folder: Path | None = None
+    train: Path | None = None
+    test: Path | None = None
+    columns: Columns = FORMATS["ecommerce"]
+
+    def __post_init__(self) -> None:
+        if self.folder is not None and (self.train or self.test):
+            raise DataError("give --data FOLDER or --train FILE --test FILE, not both")
+        if (self.train is None) != (self.test is None):
+            raise DataError("--train and --test go together: give both files, or --data FOLDER")
+
+    def load(self) -> Split:
+        if self.train is None or self.test is None:
+            return load_split(self.folder, self.columns)
+        return load_pair(self.train, self.test, self.columns)
+
+
+def require_shared_catalogue(vocab: Vocabulary, items: pd.Series, model: str, clicks: str, advice: str) -> None:
+    """Refuse to score a checkpoint on clicks of a catalogue it does not know: every figure would be (near) zero, silently."""
+    distinct = pd.unique(items)
+    known = sum(item in vocab for item in distinct)
+    if known < MIN_SHARED_ITEMS * len(distinct):
+        raise DataError(f"{model} knows {known:,} of the {len(distinct):,} items in {clicks} ({known / len(distinct):.1%}, "
+                        f"below {MIN_SHARED_ITEMS:.0%}): it was trained on another catalogue; {advice}")
 
 
 def training_vocab(kind: str, split: Split) -> Vocabulary:

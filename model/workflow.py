@@ -19,7 +19,7 @@ def train_checkpoint(config: TrainConfig, split: Split, *, progress: bool = True
     vocab = training_vocab(config.vocab, split)
     sessions = Sessions.from_frame(split.train, vocab.copy())
     net, log = train(config, sessions, len(vocab), progress=progress)
-    data = {"train": str(split.folder / "train_data.csv"), "clicks": int(len(split.train)), "sessions": sessions.n_sessions,
+    data = {"train": str(split.train_path), "clicks": int(len(split.train)), "sessions": sessions.n_sessions,
             "targets": sessions.n_targets, "items": len(vocab), "epoch_loss": log.epoch_loss, "events_per_s": log.events_per_s}
     ckpt = checkpoint.Checkpoint(net=net, config=config, vocab=vocab, neighbours=training_neighbours(config, sessions), data=data)
     return ckpt, log.events_per_s

@@ -19,18 +19,18 @@ import pandas as pd
 
 from sessionrec.model.data import ITEM, SESSION, TIME, read_clicks
 from sessionrec.model.errors import DataError
-from sessionrec.model.formats import columns_for
+from sessionrec.model.formats import FORMATS, Columns
 from sessionrec.replay.kafka.wire import is_int_text
 
 Click = Mapping[str, Any]  # {"session_id": str, "item_id": int | str, "ts": float}
 Record = tuple[bytes, bytes, float]  # (key, value, ts): a click ready for Kafka, its event time for pacing
 
 
-def load_stream(path: str | Path, fmt: str = "ecommerce", limit: int | None = None) -> pd.DataFrame:
+def load_stream(path: str | Path, columns: Columns = FORMATS["ecommerce"], limit: int | None = None) -> pd.DataFrame:
     """A click file in the order it happened; ``limit`` keeps the first N after ordering."""
     if limit is not None and limit < 1:
         raise DataError(f"limit must be at least 1, got {limit}")
-    frame = order_by_time(read_clicks(path, columns_for(fmt)))
+    frame = order_by_time(read_clicks(path, columns))
     return frame if limit is None else frame.head(limit).reset_index(drop=True)
 
 

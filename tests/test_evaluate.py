@@ -62,7 +62,7 @@ def test_popularity_and_item_knn_use_training_counts():
 def test_official_protocol_drops_items_unseen_in_training():
     train = toy_frame([("s1", "1", 0), ("s1", "2", 1)])
     test = toy_frame([("t", "1", 0), ("t", "9", 1), ("t", "2", 2), ("u", "9", 0), ("u", "1", 1)])
-    split = Split(train, test, folder=None)
+    split = Split(train, test)
     vocab = Vocabulary(train.item_id)
     seed, n_seed = evaluation_sessions("seed", vocab, split)
     official, n_official = evaluation_sessions("official", vocab, split)

@@ -16,6 +16,7 @@ from sessionrec.model.errors import DataError
 from sessionrec.stream.settings import SettingsError
 
 COMMANDS = {  # name -> "module:function" under sessionrec.stream.cli
+    "split": "offline:split",
     "train": "offline:train",
     "evaluate": "offline:evaluate",
     "replay": "streaming:replay",
@@ -68,9 +69,10 @@ class Cli(click.Group):
 def main() -> None:
     """sessionrec: next-click recommendations from a live click stream with GRU4Rec.
 
-    Train and evaluate offline (train, evaluate, bench model), replay click
-    files into Kafka (replay), serve recommendations (worker), learn from the
-    stream (trainer) and watch online accuracy (monitor, tail). `sessionrec
+    Split a click file by time (split), train and evaluate offline (train,
+    evaluate, bench model), replay click files into Kafka (replay), serve
+    recommendations (worker), learn from the stream (trainer) and watch
+    online accuracy (monitor, tail). `sessionrec
     demo` runs it all on this machine.
     """
 

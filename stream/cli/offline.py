@@ -1,4 +1,4 @@
-"""Offline commands: train, evaluate, bench model, bench movielens."""
+"""Offline commands: split, train, evaluate, bench model, bench movielens."""
 
 from __future__ import annotations
 
@@ -8,17 +8,43 @@ from pathlib import Path
 import click
 
 from sessionrec.model.config import ENSEMBLE_MEMBERS, LOSS_NAMES, OPTIMIZERS, PRESETS, PROTOCOLS
-from sessionrec.stream.cli.options import layers
+from sessionrec.model.formats import Columns
+from sessionrec.stream.cli.options import layers, with_clicks, with_split
 
 DEFAULT_MODEL = Path("runs/model")
-DATA_HELP = "Folder with train_data.csv and test_data.csv [default: $SESSIONREC_DATA/ecommerce or ../shared/data/ecommerce]."
 
 
 @click.command()
-@click.option("--data", "data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.argument("clicks", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--test-days", type=click.FloatRange(min=0, min_open=True), required=True, metavar="N",
+              help="Sessions that end within the last N days of the file are the test sessions.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, metavar="FOLDER",
+              help="Folder to write train_data.csv and test_data.csv into (files there are replaced).")
+@with_clicks
+def split(clicks: Path, test_days: float, out: Path, columns: Columns) -> None:
+    """Split one click file by time into the train/test pair every command reads (--data FOLDER).
+
+    As GRU4Rec's preprocessing: a session whose last click lies within the
+    last N days of the file is a test session, every other one a training
+    session. Test items never seen in training are kept (the official
+    protocol drops them when it evaluates). Both files are written in the
+    ecommerce format (event_time in unix seconds, product_id, user_session).
+    """
+    from sessionrec.model.data import read_clicks, write_clicks
+    from sessionrec.model.timesplit import split_by_time
+
+    cut = split_by_time(read_clicks(clicks, columns), test_days)
+    out.mkdir(parents=True, exist_ok=True)
+    write_clicks(cut.train, out / "train_data.csv")
+    write_clicks(cut.test, out / "test_data.csv")
+    click.echo(f"{clicks} -> {out}: {cut.line()}")
+
+
+@click.command()
+@with_split
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="best", show_default=True,
-              help="lab = the course model; official = GRU4Rec's defaults; best = the official network (the same weights) "
-                   "served with the session-history blend; movielens = the MovieLens configuration.")
+              help="lab = the course model; official = GRU4Rec's defaults; best = trains exactly the official weights and "
+                   "serves them with the session-history blend; movielens = the MovieLens configuration.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="JSON file of configuration keys, applied over the preset.")
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_MODEL, show_default=True, help="Checkpoint folder to write.")
 @click.option("--epochs", type=int, default=None)
@@ -31,65 +57,78 @@ DATA_HELP = "Folder with train_data.csv and test_data.csv [default: $SESSIONREC_
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--threads", type=int, default=None, help="torch CPU threads [default: torch's choice].")
-def train(data, preset, config_file, out, threads, **overrides: object) -> None:  # noqa: ANN001 - click passes the options
-    """Train GRU4Rec on the training clicks, evaluate on the test clicks, write a checkpoint."""
+def train(split, preset, config_file, out, threads, **overrides: object) -> None:  # noqa: ANN001 - click passes the options
+    """Train GRU4Rec on the training clicks, evaluate on the test clicks, write a checkpoint.
+
+    The clicks: --data FOLDER (train_data.csv, test_data.csv) or --train FILE
+    --test FILE, in any --format, with column options on top.
+    """
     import torch
 
     from sessionrec.model import checkpoint
     from sessionrec.model.config import load_config
-    from sessionrec.model.protocol import load_split
     from sessionrec.model.report import console, reports_table
     from sessionrec.model.workflow import evaluate_checkpoint, train_checkpoint
 
     if threads:
         torch.set_num_threads(threads)
     config = load_config(preset, config_file, **overrides)
-    split = load_split(data)
-    ckpt, events_per_s = train_checkpoint(config, split)
-    report = evaluate_checkpoint(ckpt, split, "seed", progress=True)
+    clicks = split.load()
+    ckpt, events_per_s = train_checkpoint(config, clicks)
+    report = evaluate_checkpoint(ckpt, clicks, "seed", progress=True)
     ckpt.metrics = {"seed": report.to_dict()}
     checkpoint.save(ckpt, out)
-    console.print(reports_table([(f"gru4rec ({preset})", "seed", report)], title=f"{out} ({ckpt.version}), trained at {events_per_s:,.0f} events/s"))
+    title = f"{out} ({ckpt.version}), trained on {clicks.train_path} at {events_per_s:,.0f} events/s, evaluated on {clicks.test_path}"
+    console.print(reports_table([(f"gru4rec ({preset})", "seed", report)], title=title))
 
 
 @click.command()
 @click.option("--model", "model_dir", type=click.Path(path_type=Path), default=DEFAULT_MODEL, show_default=True, help="Checkpoint folder.")
-@click.option("--data", "data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@with_split
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="seed", show_default=True,
               help="seed = the course lab's; official = GRU4Rec's (test items unseen in train dropped).")
 @click.option("--session-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds of event-time pause that reset a session's state, as the stream does (the model's rule: 1800); 0 = never, as the protocols define.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def evaluate(model_dir, data, protocol, session_timeout, as_json) -> None:  # noqa: ANN001 - click passes the options
-    """Next-click evaluation of a checkpoint: full ranking, ties counted pessimistically."""
+def evaluate(model_dir, split, protocol, session_timeout, as_json) -> None:  # noqa: ANN001 - click passes the options
+    """Next-click evaluation of a checkpoint: full ranking, ties counted pessimistically.
+
+    Without --data or --train/--test it evaluates on the default data folder
+    (the table's title names the files). A checkpoint that knows almost none
+    of the test clicks' items is refused: it belongs to another catalogue.
+    """
     from sessionrec.model import checkpoint
-    from sessionrec.model.protocol import load_split
+    from sessionrec.model.data import ITEM
+    from sessionrec.model.protocol import require_shared_catalogue
     from sessionrec.model.report import console, reports_table
     from sessionrec.model.workflow import evaluate_checkpoint
 
     ckpt = checkpoint.load(model_dir)
-    report = evaluate_checkpoint(ckpt, load_split(data), protocol, session_timeout=session_timeout, progress=not as_json)
+    clicks = split.load()
+    require_shared_catalogue(ckpt.vocab, clicks.test[ITEM], f"the checkpoint {model_dir}", str(clicks.test_path),
+                             "evaluate it on the clicks of its own catalogue (--data FOLDER, or --train FILE --test FILE)")
+    report = evaluate_checkpoint(ckpt, clicks, protocol, session_timeout=session_timeout, progress=not as_json)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:
-        console.print(reports_table([(f"{model_dir} ({ckpt.version})", protocol, report)]))
+        title = f"Next-click evaluation on {clicks.test_path} (training clicks: {clicks.train_path})"
+        console.print(reports_table([(f"{model_dir} ({ckpt.version})", protocol, report)], title=title))
 
 
 @click.command("model")
-@click.option("--data", "data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@with_split
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON list instead of the table.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/model.json"), show_default=True, help="JSON file written in any case.")
-def bench_model(data, as_json, out) -> None:  # noqa: ANN001 - click passes the options
+def bench_model(split, as_json, out) -> None:  # noqa: ANN001 - click passes the options
     """GRU4Rec (best and official configurations) and the baselines, in both protocols.
 
     Trains GRU4Rec once on one torch thread (its speed is reported as
     train_events_per_s) and evaluates everything with the same evaluator.
     """
     from sessionrec.model.bench import run_model_bench, write_json
-    from sessionrec.model.protocol import load_split
     from sessionrec.model.report import console, reports_table
 
-    rows, records = run_model_bench(load_split(data), progress=not as_json)
+    rows, records = run_model_bench(split.load(), progress=not as_json)
     write_json(records, out)
     if as_json:
         click.echo(json.dumps(records))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from sessionrec.model.formats import FORMATS, TIME_FORMATS, Columns, columns_for
 from sessionrec.stream.settings import PREFIX, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,3 +60,69 @@ def layers(ctx: click.Context, param: click.Parameter, value: str | None) -> lis
         return [int(v) for v in value.split(",")]
     except ValueError:
         raise click.BadParameter("give layer sizes as integers, e.g. 100 or 100,100") from None
+
+
+def separator(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A field separator as typed in a shell: ``\\t`` or ``tab`` is a tab."""
+    return "\t" if value in ("\\t", "tab") else value
+
+
+_CLICKS = [
+    click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="ecommerce", show_default=True,
+                 help="Column layout of click files: ecommerce (event_time in unix seconds, product_id, user_session), gru4rec "
+                      "(tab-separated SessionId, ItemId, Time), movielens (userId, movieId, timestamp) or rees46 (a REES46 / "
+                      "Open CDP export: event_time as date-time text, product_id, user_session, event_type). The options below override it."),
+    click.option("--session-col", default=None, metavar="NAME", help="Column of the session id [default: the format's]."),
+    click.option("--item-col", default=None, metavar="NAME", help="Column of the item id [default: the format's]."),
+    click.option("--time-col", default=None, metavar="NAME", help="Column of the event time [default: the format's]."),
+    click.option("--sep", default=None, callback=separator, metavar="CHAR", help="Field separator; '\\t' or tab for tabs [default: the format's]."),
+    click.option("--time-format", type=click.Choice(TIME_FORMATS), default=None,
+                 help="unix = seconds as numbers; datetime = date-time text such as 2019-10-01 00:00:00 UTC (UTC unless it "
+                      "names a zone) [default: the format's]."),
+    click.option("--event-type", "event_types", multiple=True, metavar="TYPE",
+                 help="Keep only rows whose event_type column is TYPE (repeat for several), e.g. view [default: every row]."),
+]
+
+
+def columns_from(fmt: str, session_col: str | None = None, item_col: str | None = None, time_col: str | None = None,
+                 sep: str | None = None, time_format: str | None = None, event_types: tuple[str, ...] = ()) -> Columns:
+    """The chosen format with the column options on top."""
+    return columns_for(fmt).overridden(session=session_col, item=item_col, time=time_col, sep=sep, time_format=time_format, event_types=event_types)
+
+
+def with_clicks(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The click-file options (format and its overrides), passed on as one ``columns`` (model.formats.Columns)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: object, fmt: str, session_col: str | None, item_col: str | None, time_col: str | None, sep: str | None,
+                time_format: str | None, event_types: tuple[str, ...], **kwargs: object) -> object:
+        return func(*args, columns=columns_from(fmt, session_col, item_col, time_col, sep, time_format, event_types), **kwargs)
+
+    for option in reversed(_CLICKS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+DATA_HELP = "Folder with train_data.csv and test_data.csv [default: $SESSIONREC_DATA/ecommerce or ../shared/data/ecommerce]."
+_SPLIT = [
+    click.option("--data", "folder", type=click.Path(path_type=Path, file_okay=False), default=None, metavar="FOLDER", help=DATA_HELP),
+    click.option("--train", "train_file", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE",
+                 help="Training clicks, with --test, instead of --data."),
+    click.option("--test", "test_file", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE",
+                 help="Test clicks, with --train, instead of --data."),
+]
+
+
+def with_split(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--data FOLDER or --train FILE --test FILE, with the click-file options, passed on as ``split`` (model.protocol.SplitFiles)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: object, folder: Path | None, train_file: Path | None, test_file: Path | None, columns: Columns, **kwargs: object) -> object:
+        from sessionrec.model.protocol import SplitFiles  # pandas and torch: only when the command runs
+
+        return func(*args, split=SplitFiles(folder, train_file, test_file, columns), **kwargs)
+
+    wrapper = with_clicks(wrapper)
+    for option in reversed(_SPLIT):
+        wrapper = option(wrapper)
+    return wrapper

@@ -6,16 +6,14 @@ from pathlib import Path
 
 import click
 
-from sessionrec.model.formats import FORMATS
-from sessionrec.stream.cli.options import servers_given, settings_from, speed, with_connection
+from sessionrec.model.formats import Columns
+from sessionrec.stream.cli.options import servers_given, settings_from, speed, with_clicks, with_connection
 from sessionrec.stream.settings import Settings
 
 
 @click.command()
 @click.argument("csv", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="ecommerce", show_default=True,
-              help="Column layout of the file: ecommerce (event_time, product_id, user_session), gru4rec (tab-separated "
-                   "SessionId, ItemId, Time) or movielens (userId, movieId, timestamp).")
+@with_clicks
 @click.option("--speed", "speed_factor", default="max", show_default=True, callback=speed, metavar="max|Nx",
               help="max = as fast as the broker takes clicks; N or Nx = N times real time, keeping the gaps between "
                    "event times (60x plays an hour of clicks in a minute).")
@@ -26,7 +24,7 @@ from sessionrec.stream.settings import Settings
 @click.option("--bootstrap", default=None, metavar="HOST:PORT",
               help="Kafka bootstrap servers [default: $SESSIONREC_KAFKA_BOOTSTRAP or 127.0.0.1:9092].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
-def replay(csv: Path, fmt: str, speed_factor: float | None, rate: float | None, limit: int | None, topic: str | None,
+def replay(csv: Path, columns: Columns, speed_factor: float | None, rate: float | None, limit: int | None, topic: str | None,
            bootstrap: str | None, progress: bool) -> None:
     """Replay the clicks of CSV into Kafka in event-time order, keyed by session.
 
@@ -43,7 +41,7 @@ def replay(csv: Path, fmt: str, speed_factor: float | None, rate: float | None, 
     if rate is not None and speed_factor is not None:
         raise click.UsageError("give --speed or --rate, not both")
     settings = settings_from(kafka_bootstrap=bootstrap)
-    frame = load_stream(csv, fmt, limit)
+    frame = load_stream(csv, columns, limit)
     summary = asyncio.run(replay_clicks(frame, topic=topic or settings.clicks_topic, kafka=settings,
                                         pacing=Pacing(speed=speed_factor, rate=rate), progress=progress))
     click.echo(summary.line())
@@ -122,14 +120,14 @@ def trainer(**overrides: object) -> None:
 @with_connection
 @click.option("--data", "csv", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Click file to replay [default: ../shared/data/ecommerce/test_data.csv].")
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="ecommerce", show_default=True)
+@with_clicks
 @click.option("--speed", "speed_factor", default="max", show_default=True, callback=speed, metavar="max|Nx", help="Replay speed: max, or N times real time.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N clicks.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes (at most the partitions).")
 @click.option("--trainer/--no-trainer", default=False, show_default=True,
               help="Also run the online trainer (every 10 s), which fine-tunes and promotes models while the stream runs.")
 @click.option("--model", "model_dir", default=None, help="Checkpoint to serve; trained first if missing [default: runs/model].")
-def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed_factor, limit, workers, trainer, model_dir) -> None:  # noqa: ANN001
+def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, limit, workers, trainer, model_dir) -> None:  # noqa: ANN001
     """Run the whole pipeline on this machine and report online accuracy.
 
     Starts Tansu and Redis on free local ports (unless --bootstrap /
@@ -160,7 +158,7 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, fmt, speed_factor, limit
         )
         ensure_checkpoint(settings.model_dir)
         console.print(f"Kafka {bootstrap}, Redis {settings.redis_shown}, model {settings.model_dir}; replaying {csv}")
-        result = asyncio.run(run_demo(settings, csv, fmt, Pacing(speed=speed_factor), limit, workers, trainer))
+        result = asyncio.run(run_demo(settings, csv, columns, Pacing(speed=speed_factor), limit, workers, trainer))
     console.print()
     console.print(summary_table(result))
     console.print(f"{result.recommended:,} recommendations for {result.clicks:,} clicks in {result.seconds:.0f} s; "

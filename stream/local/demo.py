@@ -21,8 +21,10 @@ from rich.table import Table
 
 from sessionrec.model import checkpoint
 from sessionrec.model.config import ServingConfig
-from sessionrec.model.data import sort_sessions
+from sessionrec.model.data import ITEM, sort_sessions
 from sessionrec.model.evaluate import Report, served_report
+from sessionrec.model.formats import Columns
+from sessionrec.model.protocol import require_shared_catalogue
 from sessionrec.model.report import console
 from sessionrec.model.sessions import Sessions
 from sessionrec.replay.pacing import Pacing
@@ -57,9 +59,11 @@ def offline_report(settings: Settings, frame: pd.DataFrame) -> tuple[Report, Ser
     return served_report(ckpt.net, serving, sessions, len(vocab), neighbours=ckpt.neighbours), serving
 
 
-async def run_demo(settings: Settings, csv: Path, fmt: str, pacing: Pacing, limit: int | None, workers: int, trainer: bool,
+async def run_demo(settings: Settings, csv: Path, columns: Columns, pacing: Pacing, limit: int | None, workers: int, trainer: bool,
                    timeout_s: float = 600.0) -> DemoResult:
-    frame = load_stream(csv, fmt, limit)
+    frame = load_stream(csv, columns, limit)
+    require_shared_catalogue(checkpoint.load(Path(settings.model_dir)).vocab, frame[ITEM], f"the checkpoint {settings.model_dir}", str(csv),
+                             "serve one trained on these clicks (sessionrec train --train FILE --test FILE --out DIR, then --model DIR)")
     procs = [WorkerProcess(settings, f"worker-{i}") for i in range(workers)]
     if trainer:
         procs.append(WorkerProcess(settings, "trainer", command="trainer"))
