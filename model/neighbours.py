@@ -238,8 +238,7 @@ class NeighbourTable:
 
     def _spread(self, sources: np.ndarray, gains: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sum over each row's sources of gain times the source's neighbour weights: (row, item, score), grouped by row."""
-        known = (sources >= 0) & (sources < len(self.slot_of))
-        slots = np.where(known, self.slot_of[np.where(known, sources, 0)], -1)
+        slots = self._slots_of(sources)
         b, j = np.nonzero(slots >= 0)
         if len(b) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
@@ -251,9 +250,17 @@ class NeighbourTable:
         return keys // span, keys % span, np.bincount(inverse, weights=w[keep])
 
     def _totals(self, items: np.ndarray) -> np.ndarray:
-        known = (items >= 0) & (items < len(self.slot_of))
-        slots = np.where(known, self.slot_of[np.where(known, items, 0)], -1)
+        slots = self._slots_of(items)
+        if not len(self.w):
+            return np.zeros(items.shape)
         return np.where(slots >= 0, self.w[np.maximum(slots, 0)].sum(axis=-1), 0.0)
+
+    def _slots_of(self, items: np.ndarray) -> np.ndarray:
+        """The row slot of each item, -1 for PAD, unknown items and items without a row (no row is made)."""
+        known = (items >= 0) & (items < len(self.slot_of))
+        if not known.any():
+            return np.full(items.shape, -1, np.int64)
+        return np.where(known, self.slot_of[np.where(known, items, 0)], -1)
 
     # --- storage --------------------------------------------------------------------------------
 

@@ -73,6 +73,8 @@ class Settings(KafkaConnection):
     trainer_session_clicks: int = 50  # last clicks kept per session in the window
     trainer_min_sessions: int = 200  # sessions with a click to predict before a fine-tune runs
     trainer_epochs: int = 3
+    trainer_threads: int = 1  # torch threads for fine-tuning
+    trainer_nice: int = 10  # CPU priority the trainer lowers itself by (0-19): serving comes first
     trainer_holdout: float = 0.2  # newest share of the window's sessions (by start time) that decides on promotion
 
     @classmethod

@@ -31,6 +31,7 @@ BENCH_COMMANDS = {
     "model": "offline:bench_model",
     "movielens": "offline:bench_movielens",
     "stream": "streaming:bench_stream",
+    "online": "streaming:bench_online",
     "inference": "streaming:bench_inference",
 }
 

@@ -94,7 +94,10 @@ def trainer(**overrides: object) -> None:
     """
     import asyncio
     import logging
+    import os
     import signal
+
+    import torch
 
     from sessionrec.stream.redis.store import RedisStore
     from sessionrec.stream.trainer.loop import run_trainer
@@ -102,6 +105,8 @@ def trainer(**overrides: object) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s trainer: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = settings_from(**overrides)
+    torch.set_num_threads(settings.trainer_threads)
+    os.nice(settings.trainer_nice)  # fine-tuning yields the CPU to the workers it shares a machine with
 
     async def main() -> None:
         store = await RedisStore.open(settings)
@@ -124,8 +129,9 @@ def trainer(**overrides: object) -> None:
 @click.option("--speed", "speed_factor", default="max", show_default=True, callback=speed, metavar="max|Nx", help="Replay speed: max, or N times real time.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N clicks.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes (at most the partitions).")
-@click.option("--trainer/--no-trainer", default=False, show_default=True,
-              help="Also run the online trainer (every 10 s), which fine-tunes and promotes models while the stream runs.")
+@click.option("--trainer/--no-trainer", default=True, show_default=True,
+              help="Learn from the stream: the workers' item neighbours and the online trainer (a fine-tune every 5,000 answered clicks). "
+                   "--no-trainer serves the model as trained, to compare with its offline figures.")
 @click.option("--model", "model_dir", default=None, help="Checkpoint to serve; trained first if missing [default: runs/model].")
 def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, limit, workers, trainer, model_dir) -> None:  # noqa: ANN001
     """Run the whole pipeline on this machine and report online accuracy.
@@ -143,7 +149,7 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, l
     from sessionrec.model.report import console
     from sessionrec.model.workflow import ensure_checkpoint
     from sessionrec.replay.pacing import Pacing
-    from sessionrec.stream.local.demo import run_demo, summary_table
+    from sessionrec.stream.local.demo import LOCAL_LEARNING, run_demo, summary_table
     from sessionrec.stream.local.servers import local_services
 
     csv = csv or data_dir() / "ecommerce" / "test_data.csv"
@@ -154,13 +160,13 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, l
         settings = settings_from(
             kafka_bootstrap=bootstrap, redis_url=redis, redis_prefix=redis_prefix or f"sessionrec{tag}", model_dir=model_dir, web_port=0,
             clicks_topic=f"clicks{tag}", recs_topic=f"recommendations{tag}", dlq_topic=f"clicks.dlq{tag}", app_id=f"sessionrec{tag}",
-            trainer_interval_s=10.0 if trainer else None,
+            **(LOCAL_LEARNING if trainer else {"learn_online": False}),
         )
         ensure_checkpoint(settings.model_dir)
         console.print(f"Kafka {bootstrap}, Redis {settings.redis_shown}, model {settings.model_dir}; replaying {csv}")
         result = asyncio.run(run_demo(settings, csv, columns, Pacing(speed=speed_factor), limit, workers, trainer))
     console.print()
-    console.print(summary_table(result))
+    console.print(summary_table(result, learning=trainer))
     console.print(f"{result.recommended:,} recommendations for {result.clicks:,} clicks in {result.seconds:.0f} s; "
                   f"models served: {', '.join(result.versions) or '-'}")
 
@@ -219,3 +225,47 @@ def bench_inference(model_dir, device, batch, as_json) -> None:  # noqa: ANN001
         click.echo(json.dumps(asdict(result)))
     else:
         console.print(inference_table(result))
+
+
+@click.command("online")
+@with_connection
+@click.option("--data", "csv", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Clicks to replay [default: ../shared/data/ecommerce/test_data.csv].")
+@click.option("--train", "train_csv", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Training clicks heuristic H learns first [default: train_data.csv beside --data].")
+@click.option("--speed", "speed_factor", default="150000x", show_default=True, callback=speed, metavar="Nx",
+              help="Replay speed of the time-scaled run (150000x plays the five months of test clicks in about 90 s).")
+@click.option("--model", "model_dir", default=None, help="Checkpoint to serve; trained first if missing [default: runs/model].")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON list instead of the table.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/online.json"), show_default=True, help="JSON file written in any case.")
+def bench_online(kafka_bootstrap, redis_url, redis_prefix, csv, train_csv, speed_factor, model_dir, as_json, out) -> None:  # noqa: ANN001
+    """Online accuracy with learning off, on at max speed, on time-scaled, and of heuristic H, over the same clicks.
+
+    The first three run the real pipeline (Tansu and Redis started here unless
+    given), each on fresh topics and keys; heuristic H runs in this process.
+    Prints a table and writes JSON: one object per run with run, hr@1, hr@5,
+    hr@20, mrr@20, scored, promotions and clicks_per_s.
+    """
+    import json
+
+    from sessionrec.model.data import data_dir, read_clicks
+    from sessionrec.model.report import console
+    from sessionrec.model.workflow import ensure_checkpoint
+    from sessionrec.replay.source import load_stream
+    from sessionrec.stream.local.online_bench import online_table, run_online_bench, write_json
+    from sessionrec.stream.local.servers import local_services
+
+    if speed_factor is None:
+        raise click.BadParameter("the time-scaled run needs a factor, such as 150000x", param_hint="--speed")
+    csv = csv or data_dir() / "ecommerce" / "test_data.csv"
+    train_csv = train_csv or csv.parent / "train_data.csv"
+    stream, train = load_stream(csv), read_clicks(train_csv)
+    with local_services(*servers_given(kafka_bootstrap, redis_url)) as (bootstrap, redis):
+        settings = settings_from(kafka_bootstrap=bootstrap, redis_url=redis, redis_prefix=redis_prefix, model_dir=model_dir, web_port=0)
+        ensure_checkpoint(settings.model_dir)
+        runs = run_online_bench(settings, stream, train, speed_factor)
+    write_json(runs, out)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in runs]))
+    else:
+        console.print(online_table(runs))

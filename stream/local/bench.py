@@ -86,7 +86,7 @@ async def _phase(settings: Settings, warmup: pd.DataFrame, body: pd.DataFrame, w
     return len(body) / (max(r.at for r in recs) - started), recs
 
 
-def _fresh(settings: Settings) -> Settings:
+def fresh_names(settings: Settings) -> Settings:
     """New topics, consumer group and Redis prefix, so runs and phases never mix (a long topic slows Tansu's fetches)."""
     tag = uuid.uuid4().hex[:8]
     return replace(settings, clicks_topic=f"bench-clicks-{tag}", recs_topic=f"bench-recs-{tag}", dlq_topic=f"bench-dlq-{tag}",
@@ -97,9 +97,9 @@ def run_stream_bench(settings: Settings, *, clicks: int, sessions: int, items: i
     known = checkpoint.load(Path(settings.model_dir)).vocab.items
     latency_clicks = int(rate * latency_seconds)
     data = synthetic_clicks(clicks + 200, sessions, items, known)
-    clicks_per_s, _ = asyncio.run(_phase(_fresh(settings), data[:200], data[200:], workers, Pacing()))
+    clicks_per_s, _ = asyncio.run(_phase(fresh_names(settings), data[:200], data[200:], workers, Pacing()))
     steady = synthetic_clicks(latency_clicks + 200, sessions, items, known, seed=1)
-    _, recs = asyncio.run(_phase(_fresh(settings), steady[:200], steady[200:], workers, Pacing(rate=rate)))
+    _, recs = asyncio.run(_phase(fresh_names(settings), steady[:200], steady[200:], workers, Pacing(rate=rate)))
     latencies = 1000.0 * np.array([[r.at - r.rec["click_time"], r.rec["served_at"] - r.rec["click_time"]] for r in recs])
     return StreamBench(
         clicks=clicks, sessions=sessions, items=items, workers=workers, clicks_per_s=clicks_per_s, latency_rate=rate,

@@ -9,7 +9,6 @@ the same clicks. Everything it started is stopped on exit, Ctrl-C included.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,15 +27,15 @@ from sessionrec.model.protocol import require_shared_catalogue
 from sessionrec.model.report import console
 from sessionrec.model.sessions import Sessions
 from sessionrec.replay.pacing import Pacing
-from sessionrec.replay.replayer import replay
 from sessionrec.replay.source import load_stream
-from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
+from sessionrec.stream.local.harness import run_stream
 from sessionrec.stream.redis.metrics import Counts
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.watch.monitor import RateMeter, metrics_table, read_snapshot
 
 RATE_WINDOW_S = 2.0  # the live events/s covers at least this many seconds, as `sessionrec monitor`'s refresh
+LOCAL_LEARNING = {"learn_online": True, "trainer_interval_s": 0.0, "trainer_every_clicks": 5000}  # counted in clicks: any speed learns alike
 
 
 @dataclass(frozen=True)
@@ -59,59 +58,40 @@ def offline_report(settings: Settings, frame: pd.DataFrame) -> tuple[Report, Ser
     return served_report(ckpt.net, serving, sessions, len(vocab), neighbours=ckpt.neighbours), serving
 
 
-async def run_demo(settings: Settings, csv: Path, columns: Columns, pacing: Pacing, limit: int | None, workers: int, trainer: bool,
-                   timeout_s: float = 600.0) -> DemoResult:
+async def run_demo(settings: Settings, csv: Path, columns: Columns, pacing: Pacing, limit: int | None, workers: int, trainer: bool) -> DemoResult:
     frame = load_stream(csv, columns, limit)
     require_shared_catalogue(checkpoint.load(Path(settings.model_dir)).vocab, frame[ITEM], f"the checkpoint {settings.model_dir}", str(csv),
                              "serve one trained on these clicks (sessionrec train --train FILE --test FILE --out DIR, then --model DIR)")
-    procs = [WorkerProcess(settings, f"worker-{i}") for i in range(workers)]
-    if trainer:
-        procs.append(WorkerProcess(settings, "trainer", command="trainer"))
-
-    def check() -> None:
-        for proc in procs:
-            proc.check()
-
-    store = await RedisStore.open(settings)
-    metrics, registry = store.metrics, store.registry
     started = time.monotonic()
-    try:
-        async with RecommendationReader(settings) as reader:
-            sending = asyncio.create_task(replay(frame, topic=settings.clicks_topic, kafka=settings, pacing=pacing, progress=False))
-            meter = RateMeter(RATE_WINDOW_S, time.time(), (await metrics.total()).clicks)
-            with Live(console=console, refresh_per_second=4, transient=False) as live:
-                while len(reader.received) < len(frame):
-                    if time.monotonic() - started > timeout_s:
-                        raise TimeoutError(f"only {len(reader.received):,} of {len(frame):,} recommendations within {timeout_s:.0f} s")
-                    if sending.done():
-                        sending.result()  # a failed replay ends the demo with its error
-                    check()
-                    await reader.poll(timeout_ms=250)
-                    snapshot = await read_snapshot(metrics, registry)
-                    rate = meter.update(snapshot.at, snapshot.total.clicks)
-                    live.update(Group(progress_line(len(frame), snapshot.total.clicks, len(reader.received), time.monotonic() - started),
-                                      metrics_table(snapshot.total, snapshot.recent, rate, snapshot.version)))
-            await sending
-            online, versions = await metrics.total(), await registry.history()
-    finally:
-        for proc in procs:
-            proc.stop()
-        await store.close()
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        meter: RateMeter | None = None
+
+        async def show(received: int, store: RedisStore) -> None:
+            nonlocal meter
+            snapshot = await read_snapshot(store.metrics, store.registry)
+            meter = meter or RateMeter(RATE_WINDOW_S, snapshot.at, snapshot.total.clicks)
+            rate = meter.update(snapshot.at, snapshot.total.clicks)
+            live.update(Group(progress_line(len(frame), snapshot.total.clicks, received, time.monotonic() - started),
+                              metrics_table(snapshot.total, snapshot.recent, rate, snapshot.version)))
+
+        run = await run_stream(settings, frame, pacing, workers=workers, trainer=trainer, on_poll=show)
     offline, serving = offline_report(settings, frame)
-    return DemoResult(len(frame), len(reader.received), time.monotonic() - started, online, offline, serving, versions)
+    return DemoResult(run.clicks, run.recommended, time.monotonic() - started, run.online, offline, serving, run.versions)
 
 
 def progress_line(clicks: int, applied: int, received: int, seconds: float) -> str:
     return f"[bold]{applied:,}[/] of {clicks:,} clicks applied, {received:,} recommendations received, {seconds:.0f} s"
 
 
-def summary_table(result: DemoResult) -> Table:
+def summary_table(result: DemoResult, learning: bool) -> Table:
     timeout_s = result.serving.session_timeout
     o, rates = result.offline.overall, result.online.rates()
-    served = "same model" if len(result.versions) <= 1 else f"the first of {len(result.versions)} models served"
-    table = Table(title=f"Online (stream) vs offline (`sessionrec evaluate --session-timeout {timeout_s:g}`): {served}, same clicks")
+    served = f"{len(result.versions)} model version(s) served" if learning else "the same model"
+    table = Table(title=f"Online (stream{', learning' if learning else ''}) vs offline (the static model, `sessionrec evaluate "
+                        f"--session-timeout {timeout_s:g}`): {served}, same clicks")
     for name in ("", "targets", "HR@1 / acc@1", "HR@5 / R@5", "HR@20 / R@20", "MRR@20"):
         table.add_column(name, justify="left" if not name else "right")
-    table.add_row("online", f"{result.online.scored:,}", f"{rates['hr@1']:.4f}", f"{rates['hr@5']:.4f}", f"{rates['hr@20']:.4f}", f"{rates['mrr@20']:.4f}")
-    table.add_row("offline", f"{o.targets:,}", f"{o.accuracy_at_1:.4f}", f"{o.recall_at_5:.4f}", f"{o.recall_at_20:.4f}", f"{o.mrr_at_20:.4f}")
+    online = "online, learning" if learning else "online"
+    table.add_row(online, f"{result.online.scored:,}", f"{rates['hr@1']:.4f}", f"{rates['hr@5']:.4f}", f"{rates['hr@20']:.4f}", f"{rates['mrr@20']:.4f}")
+    table.add_row("offline, static", f"{o.targets:,}", f"{o.accuracy_at_1:.4f}", f"{o.recall_at_5:.4f}", f"{o.recall_at_20:.4f}", f"{o.mrr_at_20:.4f}")
     return table

@@ -14,13 +14,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pandas as pd
 
 from sessionrec.replay.kafka.reader import TopicReader
+from sessionrec.replay.pacing import Pacing
+from sessionrec.replay.replayer import replay
+from sessionrec.stream.redis.metrics import Counts
+from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 
 
@@ -96,3 +102,61 @@ class RecommendationReader:
                 check()
             await self.poll()
             await asyncio.sleep(0)
+
+
+@dataclass(frozen=True)
+class StreamRun:
+    """One replay through the real pipeline, as its reader and the online counters saw it."""
+
+    clicks: int
+    recommended: int  # distinct recommendations received
+    seconds: float  # from the first click sent to the last recommendation received
+    serving_s: float  # from the first recommendation received to the last: the workers at work, start-up excluded
+    online: Counts  # the workers' online counters at the end
+    versions: list[str]  # promoted model versions, newest first
+
+    @property
+    def clicks_per_s(self) -> float:
+        """Recommendations per second while the workers served (with a replay at full speed, what they can do)."""
+        return (self.recommended - 1) / self.serving_s if self.serving_s > 0 else 0.0
+
+
+async def run_stream(settings: Settings, frame: pd.DataFrame, pacing: Pacing, *, workers: int = 1, trainer: bool = False,
+                     timeout_s: float = 600.0, on_poll: Callable[[int, RedisStore], Awaitable[None]] | None = None) -> StreamRun:
+    """Start the workers (and the trainer), replay ``frame``, wait for every recommendation, stop them all.
+
+    ``on_poll(received, store)`` runs after each poll of the recommendations, for a live view.
+    """
+    procs = [WorkerProcess(settings, f"worker-{i}") for i in range(workers)]
+    if trainer:
+        procs.append(WorkerProcess(settings, "trainer", command="trainer"))
+
+    def check() -> None:
+        for proc in procs:
+            proc.check()
+
+    store = await RedisStore.open(settings)
+    try:
+        async with RecommendationReader(settings) as reader:
+            started = time.monotonic()
+            sending = asyncio.create_task(replay(frame, topic=settings.clicks_topic, kafka=settings, pacing=pacing, progress=False))
+            first = last = None
+            while len(reader.received) < len(frame):
+                if time.monotonic() - started > timeout_s:
+                    raise TimeoutError(f"only {len(reader.received):,} of {len(frame):,} recommendations within {timeout_s:.0f} s")
+                if sending.done():
+                    sending.result()  # a failed replay ends the run with its error
+                check()
+                if await reader.poll(timeout_ms=250):
+                    last = time.monotonic()
+                    first = first or last
+                if on_poll is not None:
+                    await on_poll(len(reader.received), store)
+            await sending
+            online, versions = await store.metrics.total(), await store.registry.history()
+    finally:
+        for proc in procs:
+            proc.stop()
+        await store.close()
+    first, last = first or started, last or started
+    return StreamRun(len(frame), len(reader.received), last - started, last - first, online, versions)
