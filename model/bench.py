@@ -1,6 +1,7 @@
 """The benches: `sessionrec bench model` (GRU4Rec and every baseline, both protocols) and `bench movielens`.
 
-`bench model`: our best GRU4Rec and every baseline, both protocols, one table.
+`bench model`: our best GRU4Rec (fused with the training sessions' item neighbours), the
+blend alone, the official configuration and every baseline, both protocols, one table.
 GRU4Rec is trained once in the official configuration (cross-entropy, shared
 embedding, 100 units, batch 32, 2048 samples, 10 epochs) on one torch thread:
 that run gives the training speed. The best preset is that network served
@@ -23,7 +24,9 @@ from sessionrec.model.baselines import ItemKNN, MostPopular, RepeatHistory, Sequ
 from sessionrec.model.config import ENSEMBLE_MEMBERS, PRESETS, PROTOCOLS, ServingConfig, TrainConfig
 from sessionrec.model.errors import DataError
 from sessionrec.model.evaluate import Report, rank_after_history, rank_targets, ranking_metrics
+from sessionrec.model.fused import served_scorer
 from sessionrec.model.movielens import DATASET, LeaveOneOut, Stage, Task, leave_one_out, load_ratings, make_task, movie_vocabulary, split_long
+from sessionrec.model.neighbours import learned_from
 from sessionrec.model.protocol import Split, evaluation_sessions, training_vocab
 from sessionrec.model.scoring import EnsembleScorer, GRU4RecScorer, Scorer
 from sessionrec.model.sessions import Sessions
@@ -39,15 +42,17 @@ def run_model_bench(split: Split, *, progress: bool = True) -> tuple[list[tuple[
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the speed run is defined on one thread
     try:
-        official, best = PRESETS["official"], PRESETS["best"]
+        official, blend, best = PRESETS["official"], PRESETS["blend"], PRESETS["best"]
         vocab = training_vocab(official.vocab, split)
         train_sessions = Sessions.from_frame(split.train, vocab.copy())
         net, log = train(official, train_sessions, len(vocab), progress=progress)
         best_net = net if same_training(official, best) else train(best, train_sessions, len(vocab), progress=progress)[0]
     finally:
         torch.set_num_threads(threads)
+    neighbours = learned_from(train_sessions.items, train_sessions.offsets, best.serving.neighbours)
     scorers: dict[str, tuple[Scorer, int | None]] = {
-        "gru4rec best (history blend)": (GRU4RecScorer(best_net, best.serving.history_weight, best.serving.history_decay), best.serving.history_len),
+        "gru4rec best (blend + neighbours)": (served_scorer(best_net, best.serving, neighbours), best.serving.history_len),
+        "gru4rec history blend": (served_scorer(best_net, blend.serving, None), blend.serving.history_len),
         "gru4rec official config": (GRU4RecScorer(net), official.serving.history_len),
         "most popular": (MostPopular(train_sessions, len(vocab)), None),
         "repeat, then history": (RepeatHistory(), None),

@@ -287,6 +287,13 @@ class NeighbourTable:
         return table
 
 
+def learned_from(items: np.ndarray, offsets: np.ndarray, width: int) -> NeighbourTable:
+    """A table of ``width`` neighbours per item learned from whole sessions (training data)."""
+    table = NeighbourTable(NeighbourRules(width=width))
+    learn_sessions(table, items, offsets)
+    return table
+
+
 def learn_sessions(table: NeighbourTable, items: np.ndarray, offsets: np.ndarray) -> None:
     """Learn whole sessions (items in click order, ``offsets`` as model.sessions.Sessions): every pair, no stream times."""
     window = table.rules.window

@@ -7,7 +7,7 @@ from pathlib import Path
 from sessionrec.model import checkpoint
 from sessionrec.model.config import PRESETS, TrainConfig
 from sessionrec.model.evaluate import Report, served_report
-from sessionrec.model.neighbours import NeighbourRules, NeighbourTable, learn_sessions
+from sessionrec.model.neighbours import learned_from
 from sessionrec.model.protocol import Split, default_split_dir, evaluation_sessions, load_split, training_vocab
 from sessionrec.model.report import console
 from sessionrec.model.sessions import Sessions
@@ -21,17 +21,8 @@ def train_checkpoint(config: TrainConfig, split: Split, *, progress: bool = True
     net, log = train(config, sessions, len(vocab), progress=progress)
     data = {"train": str(split.train_path), "clicks": int(len(split.train)), "sessions": sessions.n_sessions,
             "targets": sessions.n_targets, "items": len(vocab), "epoch_loss": log.epoch_loss, "events_per_s": log.events_per_s}
-    ckpt = checkpoint.Checkpoint(net=net, config=config, vocab=vocab, neighbours=training_neighbours(config, sessions), data=data)
-    return ckpt, log.events_per_s
-
-
-def training_neighbours(config: TrainConfig, sessions: Sessions) -> NeighbourTable | None:
-    """The item neighbours of the training sessions, for a model served with them."""
-    if not config.serving.neighbours:
-        return None
-    table = NeighbourTable(NeighbourRules(width=config.serving.neighbours))
-    learn_sessions(table, sessions.items, sessions.offsets)
-    return table
+    neighbours = learned_from(sessions.items, sessions.offsets, config.serving.neighbours) if config.serving.neighbours else None
+    return checkpoint.Checkpoint(net=net, config=config, vocab=vocab, neighbours=neighbours, data=data), log.events_per_s
 
 
 def evaluate_checkpoint(ckpt: checkpoint.Checkpoint, split: Split, protocol: str, *, session_timeout: float = 0.0,
