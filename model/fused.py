@@ -44,10 +44,10 @@ class FusedScorer:
 
     @torch.no_grad()
     def scores(self, state: torch.Tensor, history: torch.Tensor, n_items: int, now: np.ndarray | None = None) -> torch.Tensor:
-        """[B, n_items]: tier + order inside the tier for listed items, the network's probability for the rest."""
-        known = self._network(state)
-        out = F.pad(known, (0, n_items - known.size(1)))
-        rows, items, values = self._tiers(known, history, now)
+        """[B, n_items]: tier + order inside the tier for listed items, the network's share of the blend for the rest."""
+        network = _Network(self.gru, state)
+        out = F.pad(network.dense(), (0, n_items - network.logits.size(1)))
+        rows, items, values = self._tiers(network, history, now)
         inside = items < n_items
         out[torch.from_numpy(rows[inside]), torch.from_numpy(items[inside])] = torch.from_numpy(values[inside]).float()
         if self.exclude_history:
@@ -57,20 +57,17 @@ class FusedScorer:
     @torch.no_grad()
     def topk(self, state: torch.Tensor, history: torch.Tensor, k: int, now: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The k best items of each row, best first, as ``scores`` would rank them, without a column per item."""
-        known = self._network(state)
-        rows, items, values = self._tiers(known, history, now)
-        rest_values, rest_items = known.topk(min(k + history.size(1) + 3 * self.depth, known.size(1)), dim=1)  # tier 0: the network's best
+        network = _Network(self.gru, state)
+        rows, items, values = self._tiers(network, history, now)
         b = len(history)
-        span = int(max(known.size(1), items.max() + 1 if len(items) else 0, history.max().item() + 1))
-        listed = rows * span + items
-        rest_rows = np.repeat(np.arange(b), rest_items.size(1))
-        rest_items_np, rest_values_np = rest_items.cpu().numpy().ravel(), rest_values.cpu().numpy().ravel().astype(np.float64)
-        fresh = ~np.isin(rest_rows * span + rest_items_np, listed)
-        if self.exclude_history:
-            fresh &= ~np.isin(rest_rows * span + rest_items_np, _history_keys(history.cpu().numpy(), span))
-        rows = np.concatenate([rows, rest_rows[fresh]])
-        items = np.concatenate([items, rest_items_np[fresh]])
-        values = np.concatenate([values, rest_values_np[fresh]])
+        short = np.flatnonzero(np.bincount(rows, minlength=b) < k)  # rows the tiers do not fill: the network's best fill them (tier 0)
+        if len(short):
+            rest_rows, rest_items, rest_values = network.best(short, k + history.size(1) + 3 * self.depth)
+            span = int(max(network.logits.size(1), items.max() + 1 if len(items) else 0, history.max().item() + 1))
+            fresh = ~np.isin(rest_rows * span + rest_items, rows * span + items)
+            if self.exclude_history:
+                fresh &= ~np.isin(rest_rows * span + rest_items, _history_keys(history.cpu().numpy(), span))
+            rows, items, values = (np.concatenate([a, r[fresh]]) for a, r in ((rows, rest_rows), (items, rest_items), (values, rest_values)))
         order = np.lexsort((items, -values, rows))
         rows, items, values = rows[order], items[order], values[order]
         rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
@@ -80,21 +77,15 @@ class FusedScorer:
         out_items[rows[top], rank[top]], out_values[rows[top], rank[top]] = items[top], values[top]
         return torch.from_numpy(out_items), torch.from_numpy(out_values)
 
-    def _network(self, state: torch.Tensor) -> torch.Tensor:
-        """[B, known items]: the network's share of the blend, (1 - w) softmax."""
-        logits = self.gru.net.score(state[:, -self.gru.net.config.layers[-1] :])
-        return torch.softmax(logits, dim=1).mul_(1.0 - self.gru.history_weight)
-
-    def _tiers(self, known: torch.Tensor, history: torch.Tensor, now: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _tiers(self, network: _Network, history: torch.Tensor, now: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Listed items as (row, item, value) with value = tier + place inside the tier (in (0, 1), best highest)."""
         hist = history.cpu().numpy()
-        probs = known.cpu().numpy().astype(np.float64)
         b = len(hist)
         parts = []
-        own_rows, own_items, own_key = self._history(hist, probs, history)
+        own_rows, own_items, own_key = self._history(hist, network, history)
         if not self.exclude_history:
             parts.append(_tier(own_rows, own_items, own_key, TIERS["history"], self.depth))
-        span = max(probs.shape[1], int(hist.max()) + 1, len(self.table.slot_of))
+        span = max(network.logits.size(1), int(hist.max()) + 1, len(self.table.slot_of))
         taken = own_rows * span + own_items
         rows, items, scores = self.table.candidates(hist, now)
         keep = ~np.isin(rows * span + items, taken)
@@ -102,7 +93,7 @@ class FusedScorer:
         if len(rows):
             best = np.zeros(b)
             np.maximum.at(best, rows, scores)
-            key = scores / best[rows] + self.network_weight * _known(probs, rows, items)
+            key = scores / best[rows] + self.network_weight * network.share(rows, items)
             neighbour = _tier(rows, items, key, TIERS["neighbours"], self.depth)
             parts.append(neighbour)
             taken = np.concatenate([taken, neighbour[0] * span + neighbour[1]])
@@ -117,7 +108,7 @@ class FusedScorer:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
-    def _history(self, hist: np.ndarray, probs: np.ndarray, history: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _history(self, hist: np.ndarray, network: _Network, history: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each row's distinct own items and their blend: the network's share plus the recency weights of their clicks."""
         weights = history_weights(history, self.gru.history_decay).cpu().numpy().astype(np.float64) * self.gru.history_weight
         b, length = hist.shape
@@ -130,16 +121,36 @@ class FusedScorer:
         last = np.zeros(len(keys))
         np.maximum.at(last, inverse, np.broadcast_to(np.arange(length, dtype=np.float64), hist.shape)[present])
         rows, items = keys // span, keys % span
-        key = recency + _known(probs, rows, items) + last * 1e-9  # ties: the more recent click first
+        key = recency + network.share(rows, items) + last * 1e-9  # ties: the more recent click first
         return rows, items, key
 
 
-def _known(probs: np.ndarray, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """The network's probability of each (row, item); 0 for items it does not know."""
-    inside = items < probs.shape[1]
-    out = np.zeros(len(rows))
-    out[inside] = probs[rows[inside], items[inside]]
-    return out
+class _Network:
+    """The network's share of the blend, (1 - w) softmax, read only where needed: one normaliser per row."""
+
+    def __init__(self, gru: GRU4RecScorer, state: torch.Tensor) -> None:
+        self.logits = gru.net.score(state[:, -gru.net.config.layers[-1] :])
+        self.norm = torch.logsumexp(self.logits, dim=1)
+        self.weight = 1.0 - gru.history_weight
+
+    def dense(self) -> torch.Tensor:
+        return torch.exp(self.logits - self.norm[:, None]).mul_(self.weight)
+
+    def share(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The share of each (row, item); 0 for items the network does not know."""
+        out = np.zeros(len(rows))
+        inside = items < self.logits.size(1)
+        r, i = torch.from_numpy(rows[inside]).to(self.logits.device), torch.from_numpy(items[inside]).to(self.logits.device)
+        out[inside] = (torch.exp(self.logits[r, i] - self.norm[r]) * self.weight).cpu().numpy()
+        return out
+
+    def best(self, rows: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ``count`` best known items of the given rows, as (row, item, share) triples."""
+        index = torch.from_numpy(rows).to(self.logits.device)
+        logits = self.logits[index]
+        top, items = logits.topk(min(count, logits.size(1)), dim=1)
+        share = (torch.exp(top - self.norm[index][:, None]) * self.weight).cpu().numpy().astype(np.float64)
+        return np.repeat(rows, items.size(1)), items.cpu().numpy().ravel(), share.ravel()
 
 
 def _tier(rows: np.ndarray, items: np.ndarray, key: np.ndarray, tier: float, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
