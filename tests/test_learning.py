@@ -37,7 +37,7 @@ def learning_engine(table: NeighbourTable) -> Engine:
 
 
 def click(session: str, item: str, ts: float, offset: int) -> Record:
-    return Record(0, offset, 1000 * offset, json.dumps({"session_id": session, "item_id": item, "ts": ts}).encode())
+    return Record(0, offset, 1000 * offset, session.encode(), json.dumps({"session_id": session, "item_id": item, "ts": ts}).encode())
 
 
 async def _applier(redis_url: str) -> tuple[Redis, RedisStore, Applier]:

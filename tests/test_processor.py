@@ -32,9 +32,9 @@ def tiny_engine(seed: int = 0, history_weight: float = 0.3) -> Engine:
     return Engine(blob, meta, torch.device("cpu"), top_k=5)
 
 
-def click(session, item, ts, offset, partition=0, raw=None):
+def click(session, item, ts, offset, partition=0, raw=None, key=None):
     value = raw if raw is not None else json.dumps({"session_id": session, "item_id": item, "ts": ts}).encode()
-    return Record(partition=partition, offset=offset, timestamp_ms=1000 * offset, value=value)
+    return Record(partition=partition, offset=offset, timestamp_ms=1000 * offset, key=session.encode() if key is None else key, value=value)
 
 
 class Harness:
@@ -228,3 +228,16 @@ def test_a_batch_processed_before_the_previous_commit_sees_its_states(redis_url)
     sequential, sequential_states, _ = run(go(False))
     assert pipelined == sequential and pipelined_states == sequential_states
     assert leftover == {}  # every state made it to Redis and left memory
+
+
+def test_a_click_keyed_by_anything_but_its_session_is_a_dead_letter(redis_url):
+    async def go():
+        h = await Harness(redis_url).start()
+        records = [click("a", "i1", 1, 0), click("a", "i2", 2, 1, key=b"b"), click("c", "i3", 3, 2, key=b""), click("a", "i4", 4, 3)]
+        out, dead, counts = await h.run(records, tiny_engine(), 4)
+        await h.redis.aclose()
+        return out, dead, counts
+
+    out, dead, counts = run(go())
+    assert [r["offset"] for r in out] == [0, 3] and counts.dead_letters == 2
+    assert [d["offset"] for d in dead] == [1, 2] and all("keyed by session" in d["reason"] for d in dead)

@@ -92,6 +92,17 @@ def test_falling_behind_catches_up_in_bursts() -> None:
     assert out == [(0.0, [0]), (2.5, [1, 2]), (5.0, [3, 4, 5])]
 
 
+def test_paced_clicks_leave_in_ticks_never_late() -> None:
+    fake = FakeTime()
+    out = play(clicks_at(*[n / 1000 for n in range(1000)]), Pacing(rate=1000), fake)  # a click every millisecond
+    starts = [t for t, _ in out]
+    assert all(b - a >= 0.2 - 1e-9 for a, b in zip(starts, starts[1:]))  # one burst per 200 ms tick, not one per click
+    for at, burst in out:
+        assert all(n / 1000 - 0.2 - 1e-9 <= at <= n / 1000 + 1e-9 for n in burst)  # never late, at most a tick early
+    fine = play(clicks_at(*[n / 1000 for n in range(50)]), Pacing(rate=1000, tick_s=0.002), FakeTime())
+    assert len(fine) >= 16  # a latency run can ask for a finer tick
+
+
 def test_parse_speed() -> None:
     assert parse_speed("max") is None and parse_speed(" MAX ") is None
     assert parse_speed("60") == parse_speed("60x") == parse_speed("60X") == 60.0

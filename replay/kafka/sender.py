@@ -10,6 +10,7 @@ other keyed producer.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -17,6 +18,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_S = 10.0
 
 
 class DeliveryError(ConnectionError):
@@ -30,6 +34,11 @@ class BatchSender:
     once the broker acknowledged everything sent so far, or everything up to a
     count of ``shipped`` batches. ``on_delivered`` hears how many records each
     acknowledged batch carried.
+
+    A broker that does not answer (an outage, a restart) is waited out: a batch
+    the producer could not hand over or deliver is sent again, with backoff up
+    to ``MAX_BACKOFF_S``, each attempt logged, until it is delivered. Output is
+    at-least-once anyway, and consumers de-duplicate by (partition, offset).
     """
 
     def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: list[int], *, max_pending: int = 64,
@@ -39,7 +48,7 @@ class BatchSender:
         self.max_pending = max_pending
         self.on_delivered = on_delivered
         self._route = _Router(partitions)
-        self._pending: deque[tuple[asyncio.Future[Any], int, int, int]] = deque()  # (delivery, partition, records, serial)
+        self._pending: deque[tuple[asyncio.Future[Any], int, list[tuple[bytes, bytes]], int]] = deque()  # (delivery, partition, records, serial)
         self.shipped = 0  # batches handed to the producer so far
 
     @classmethod
@@ -47,45 +56,68 @@ class BatchSender:
         return cls(producer, topic, await _partitions(producer, topic), **options)
 
     async def send(self, records: Iterable[tuple[bytes, bytes]]) -> None:
-        batches: dict[int, list[Any]] = {}  # partition -> [builder, count]
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
         for key, value in records:
-            partition = self._route(key)
-            slot = batches.get(partition)
-            if slot is None:
-                slot = batches[partition] = [self.producer.create_batch(), 0]
-            if slot[0].append(key=key, value=value, timestamp=None) is None:  # full: ship it, start the next
-                await self._ship(slot[0], partition, slot[1])
-                slot[0], slot[1] = self.producer.create_batch(), 0
-                if slot[0].append(key=key, value=value, timestamp=None) is None:
-                    raise DeliveryError(f"a record of key {key.decode(errors='replace')!r} is larger than a whole batch")
-            slot[1] += 1
-        for partition, (batch, count) in batches.items():
-            await self._ship(batch, partition, count)
+            by_partition.setdefault(self._route(key), []).append((key, value))
+        for partition, chunk in by_partition.items():
+            await self._ship(partition, chunk)
         await self._settle(block=False)
 
     async def flush(self, until: int | None = None) -> None:
         """Wait for the deliveries of all batches, or of the first ``until`` ever shipped."""
         await self._settle(block=True, until=self.shipped if until is None else until)
 
-    async def _ship(self, batch: Any, partition: int, count: int) -> None:
-        try:
-            future = await self.producer.send_batch(batch, self.topic, partition=partition)
-        except KafkaError as exc:
-            raise DeliveryError(f"Kafka did not take records for {self.topic}[{partition}]: {exc!r}") from None
+    async def _ship(self, partition: int, records: list[tuple[bytes, bytes]]) -> None:
+        """Hand ``records`` to the producer as record batches (as many as they fill)."""
+        batch, start = self.producer.create_batch(), 0
+        for n, (key, value) in enumerate(records):
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: ship it, start the next
+                if n == start:
+                    raise DeliveryError(f"a record of key {key.decode(errors='replace')!r} is larger than a whole batch")
+                await self._hand_over(batch, partition, records[start:n])
+                batch, start = self.producer.create_batch(), n
+                batch.append(key=key, value=value, timestamp=None)
+        await self._hand_over(batch, partition, records[start:])
+
+    async def _hand_over(self, batch: Any, partition: int, records: list[tuple[bytes, bytes]]) -> None:
+        self._pending.append((await self._send_batch(partition, records, batch), partition, records, self.shipped + 1))
         self.shipped += 1
-        self._pending.append((future, partition, count, self.shipped))
+
+    async def _send_batch(self, partition: int, records: list[tuple[bytes, bytes]], batch: Any = None) -> asyncio.Future[Any]:
+        """Hand one batch of ``records`` to the producer, rebuilding and retrying it while the producer refuses."""
+        delay = 0.5
+        while True:
+            try:
+                return await self.producer.send_batch(batch if batch is not None else self._rebuilt(records), self.topic, partition=partition)
+            except KafkaError as exc:
+                log.warning("Kafka did not take %d records for %s[%d] (%r); retrying in %.1f s", len(records), self.topic, partition, exc, delay)
+                await asyncio.sleep(delay)
+                delay, batch = min(delay * 2, MAX_BACKOFF_S), None
+
+    def _rebuilt(self, records: list[tuple[bytes, bytes]]) -> Any:
+        batch = self.producer.create_batch()
+        for key, value in records:
+            batch.append(key=key, value=value, timestamp=None)
+        return batch
 
     async def _settle(self, block: bool, until: int = 0) -> None:
         """Collect finished deliveries; wait for the oldest while too many are open (or up to ``until``, when ``block``)."""
         pending = self._pending
         while pending and ((block and pending[0][3] <= until) or len(pending) > self.max_pending or pending[0][0].done()):
-            future, partition, count, _ = pending.popleft()
-            try:
-                await future
-            except KafkaError as exc:
-                raise DeliveryError(f"Kafka did not take {count} records for {self.topic}[{partition}]: {exc!r}") from None
+            future, partition, records, _ = pending.popleft()
+            delay = 0.5
+            while True:
+                try:
+                    await future
+                    break
+                except KafkaError as exc:
+                    log.warning("Kafka did not acknowledge %d records for %s[%d] (%r); sending them again in %.1f s",
+                                len(records), self.topic, partition, exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, MAX_BACKOFF_S)
+                    future = await self._send_batch(partition, records)
             if self.on_delivered:
-                self.on_delivered(count)
+                self.on_delivered(len(records))
 
 
 # --- internals ---------------------------------------------------------------------------------

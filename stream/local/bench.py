@@ -99,7 +99,7 @@ def run_stream_bench(settings: Settings, *, clicks: int, sessions: int, items: i
     data = synthetic_clicks(clicks + 200, sessions, items, known)
     clicks_per_s, _ = asyncio.run(_phase(fresh_names(settings), data[:200], data[200:], workers, Pacing()))
     steady = synthetic_clicks(latency_clicks + 200, sessions, items, known, seed=1)
-    _, recs = asyncio.run(_phase(fresh_names(settings), steady[:200], steady[200:], workers, Pacing(rate=rate)))
+    _, recs = asyncio.run(_phase(fresh_names(settings), steady[:200], steady[200:], workers, Pacing(rate=rate, tick_s=0.002)))
     latencies = 1000.0 * np.array([[r.at - r.rec["click_time"], r.rec["served_at"] - r.rec["click_time"]] for r in recs])
     return StreamBench(
         clicks=clicks, sessions=sessions, items=items, workers=workers, clicks_per_s=clicks_per_s, latency_rate=rate,

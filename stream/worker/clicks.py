@@ -30,7 +30,13 @@ class Rejected:
     payload: bytes
 
 
-def parse(value: bytes | None, partition: int, offset: int, timestamp_ms: int, max_bytes: int) -> Click | Rejected:
+def parse(value: bytes | None, partition: int, offset: int, timestamp_ms: int, max_bytes: int, key: bytes | None) -> Click | Rejected:
+    """A valid click, or why not; a record whose Kafka key is not its session id is rejected too.
+
+    Keying by session is what puts a session's clicks in one partition, in order,
+    for one worker: a click keyed otherwise may land beside another worker's
+    clicks of its session, where neither the order nor the offset guard holds.
+    """
     def reject(reason: str) -> Rejected:
         return Rejected(reason, partition, offset, value or b"")
 
@@ -51,6 +57,9 @@ def parse(value: bytes | None, partition: int, offset: int, timestamp_ms: int, m
         return reject("item_id must be an integer or a non-empty string")
     if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
         return reject("ts must be a finite number (unix seconds)")
+    if key != session.encode():
+        shown = "no key" if key is None else f"key {key[:64].decode('utf-8', errors='replace')!r}"
+        return reject(f"the record has {shown}, not its session_id {session[:64]!r}: clicks must be keyed by session")
     return Click(session, str(item), float(ts), partition, offset, timestamp_ms)
 
 

@@ -77,7 +77,7 @@ class ClickIngress(mode.Service):
         wait_ms = int(self.settings.batch_wait_ms)
         while not self.should_stop:
             fetched = await fetch(self.consumer, timeout_ms=wait_ms, max_records=self.settings.batch_size, what="clicks")
-            records = [Record(m.partition, m.offset, m.timestamp, m.value) for messages in fetched.values() for m in messages]
+            records = [Record(m.partition, m.offset, m.timestamp, m.key, m.value) for messages in fetched.values() for m in messages]
             if not records:
                 continue
             batch = line.admit(records, {tp: messages[-1].offset + 1 for tp, messages in fetched.items()})

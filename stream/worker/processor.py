@@ -38,6 +38,7 @@ class Record:
     partition: int
     offset: int
     timestamp_ms: int
+    key: bytes | None  # must be the click's session id: that is what keeps a session in one partition
     value: bytes | None
 
 
@@ -72,7 +73,7 @@ def parse_batch(records: Sequence[Record], max_click_bytes: int, dlq_max_bytes: 
     """Valid clicks, and a dead letter for every record that is not one."""
     clicks, dead = [], []
     for position, record in enumerate(records):
-        parsed = parse(record.value, record.partition, record.offset, record.timestamp_ms, max_click_bytes)
+        parsed = parse(record.value, record.partition, record.offset, record.timestamp_ms, max_click_bytes, record.key)
         if isinstance(parsed, Rejected):
             dead.append(dead_letter(parsed, dlq_max_bytes))
         else:
