@@ -53,8 +53,8 @@ def test_a_retried_commit_changes_no_counter_and_no_lesson(redis_url):
         redis, store, applier = await _applier(redis_url)
         engine = learning_engine(NeighbourTable(NeighbourRules(width=5)))
         computed = await applier.compute([click("a", "i1", 1.0, 0), click("a", "i2", 2.0, 1), click("b", "i3", 3.0, 2)], engine)
-        first = await store.commit(computed.number, computed.outcome.changed, computed.counts, computed.lesson)
-        again = await store.commit(computed.number, computed.outcome.changed, computed.counts, computed.lesson)  # the client retried
+        first = await store.commit(computed.number, computed.epoch, computed.outcome.changed, computed.counts, computed.lesson)
+        again = await store.commit(computed.number, computed.epoch, computed.outcome.changed, computed.counts, computed.lesson)  # the client retried
         total, entries = await store.metrics.total(), await redis.xlen(store.keys.learning_feed)
         await redis.aclose()
         return first, again, total, entries

@@ -1,4 +1,4 @@
-"""Connecting to Redis: a client that answered, or one readable line saying why not."""
+"""Connecting to Redis: a client that answered, or one readable line saying why not; and noticing that it forgot."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from sessionrec.stream.settings import Settings
+
+
+class RedisForgot(Exception):
+    """Redis no longer holds what this process seeded it with (a restart without persistence, FLUSHDB, a failover)."""
 
 
 async def connect(settings: Settings) -> Redis:

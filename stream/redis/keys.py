@@ -13,6 +13,9 @@ class Keys:
         self.metrics_total = f"{prefix}:metrics:total"  # hash of online counters since the start
         self.trainer_cycles = f"{prefix}:trainer:cycles"  # list of JSON cycle records, newest first
         self.learning_feed = f"{prefix}:learned"  # stream of what committed batches teach the item neighbours
+        self.partition_marks = f"{prefix}:partitions:marks"  # hash partition -> "offset,timestamp,crc" of its last applied click
+        self.incarnations = f"{prefix}:partitions:incarnations"  # hash partition -> how many times its log started over
+        self.epoch = f"{prefix}:epoch"  # set once vocabulary and registry are seeded; gone if Redis lost its data
 
     def session(self, session_id: str) -> str:
         return f"{self.prefix}:s:{session_id}"

@@ -19,13 +19,14 @@ from redis.asyncio import Redis
 
 from sessionrec.stream.redis.keys import Keys
 
-_HEADER = struct.Struct("<16siqdHHHH")  # version, partition, offset, ts, len(hidden), len(history), segment, len(recs)
+_HEADER = struct.Struct("<16siIqdHHHH")  # version, partition, incarnation, offset, ts, len(hidden), len(history), segment, len(recs)
 
 
 @dataclass(slots=True)
 class SessionState:
     version: str  # of the model that computed ``hidden``
     partition: int  # where the last applied click came from
+    incarnation: int  # of that partition's log (a recreated topic or a reset broker starts a new one, offsets over)
     offset: int
     ts: float  # its event time
     hidden: np.ndarray  # float32 [H]
@@ -33,22 +34,23 @@ class SessionState:
     segment: int  # how many of the last history items came since the state last started fresh: what rebuilds it
     recs: np.ndarray  # int32 item indices of the last recommendation, best first
 
-    def already_applied(self, partition: int, offset: int) -> bool:
-        """A redelivered click: same partition, not after the last applied offset."""
-        return partition == self.partition and offset <= self.offset
+    def already_applied(self, partition: int, incarnation: int, offset: int) -> bool:
+        """A redelivered click: same partition and log, not after the last applied offset."""
+        return partition == self.partition and incarnation == self.incarnation and offset <= self.offset
 
     def encode(self) -> bytes:
         hidden = np.ascontiguousarray(self.hidden, dtype=np.float32)
         history = np.ascontiguousarray(self.history, dtype=np.int32)
         recs = np.ascontiguousarray(self.recs, dtype=np.int32)
-        header = _HEADER.pack(self.version.encode(), self.partition, self.offset, self.ts, len(hidden), len(history), self.segment, len(recs))
+        header = _HEADER.pack(self.version.encode(), self.partition, self.incarnation, self.offset, self.ts, len(hidden), len(history), self.segment,
+                              len(recs))
         return header + hidden.tobytes() + history.tobytes() + recs.tobytes()
 
     @classmethod
     def decode(cls, blob: bytes) -> SessionState:
         """The state a value holds; ValueError for one that is not a whole state (truncated, garbage, another format)."""
         try:
-            version, partition, offset, ts, n_hidden, n_history, segment, n_recs = _HEADER.unpack_from(blob)
+            version, partition, incarnation, offset, ts, n_hidden, n_history, segment, n_recs = _HEADER.unpack_from(blob)
             name = version.rstrip(b"\0").decode("ascii")
         except (struct.error, UnicodeDecodeError) as exc:
             raise ValueError(f"not a session state ({exc})") from None
@@ -59,7 +61,7 @@ class SessionState:
         start += 4 * n_hidden
         history = np.frombuffer(blob, np.int32, n_history, start)
         recs = np.frombuffer(blob, np.int32, n_recs, start + 4 * n_history)
-        return cls(name, partition, offset, ts, hidden, history, segment, recs)
+        return cls(name, partition, incarnation, offset, ts, hidden, history, segment, recs)
 
 
 @dataclass

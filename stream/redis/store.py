@@ -13,6 +13,7 @@ from sessionrec.stream.redis.cycles import CycleLog
 from sessionrec.stream.redis.feed import LearningFeed
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import OnlineMetrics
+from sessionrec.stream.redis.partitions import PartitionLog
 from sessionrec.stream.redis.registry import ModelRegistry
 from sessionrec.stream.redis.sessions import SessionStore
 from sessionrec.stream.redis.vocabulary import SharedVocabulary
@@ -29,6 +30,7 @@ class RedisStore:
     metrics: OnlineMetrics
     commit: BatchCommit  # the atomic write of a micro-batch, numbered for this process
     feed: LearningFeed  # what committed batches teach the item neighbours
+    partitions: PartitionLog  # each click partition's last applied record and log incarnation
     cycles: CycleLog  # the trainer's record
 
     @classmethod
@@ -38,7 +40,7 @@ class RedisStore:
         metrics = OnlineMetrics(redis, keys, settings.metrics_bucket_s)
         commit = BatchCommit(redis, keys, metrics, settings.state_ttl_s, settings.learn_feed_len, committer=uuid.uuid4().hex)
         return cls(redis, keys, SessionStore(redis, keys), SharedVocabulary(redis, keys), ModelRegistry(redis, keys), metrics, commit,
-                   LearningFeed(redis, keys), CycleLog(redis, keys))
+                   LearningFeed(redis, keys), PartitionLog(redis, keys), CycleLog(redis, keys))
 
     @classmethod
     async def open(cls, settings: Settings) -> RedisStore:

@@ -9,45 +9,83 @@ looked up; an assigned index never changes, so the cache never goes stale.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
+from sessionrec.model.errors import DataError
 from sessionrec.replay.kafka.wire import wire_item
+from sessionrec.stream.redis.connection import RedisForgot
 from sessionrec.stream.redis.keys import Keys
 
-# KEYS: index hash, items list. ARGV: raw ids. Returns their indices, adding unseen ones.
+# KEYS: index hash, items list, epoch. ARGV: the epoch the caller holds ("" while seeding), then raw ids.
+# Returns their indices, adding unseen ones; an error when the caller's epoch is not Redis's.
 _ASSIGN = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return redis.error_reply('EPOCH') end
 local out = {}
-for i, item in ipairs(ARGV) do
+for i = 2, #ARGV do
+  local item = ARGV[i]
   local idx = redis.call('HGET', KEYS[1], item)
   if not idx then
     idx = redis.call('RPUSH', KEYS[2], item) - 1
     redis.call('HSET', KEYS[1], item, idx)
   end
-  out[i] = tonumber(idx)
+  out[i - 1] = tonumber(idx)
 end
 return out
 """
 
 
-class VocabularyMismatch(RuntimeError):
+class VocabularyMismatch(DataError):
     """The model's items are not the first entries of the live vocabulary."""
 
 
 class SharedVocabulary:
+    """The vocabulary in Redis, cached; it belongs to an epoch (stream.redis.keys: epoch), which its cache is valid for.
+
+    Redis that lost its data has no epoch, or another one: every assignment then
+    fails with RedisForgot, so no index of the old vocabulary is ever written
+    into the new one, and the worker seeds it again (stream.worker.serving).
+    """
+
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+        self.epoch: str | None = None  # of the vocabulary this cache holds
         self._assign = redis.register_script(_ASSIGN)
         self._index: dict[str, int] = {}
         self._items: dict[int, str] = {}
         self._wire: dict[int, int | str] = {}
 
+    def forget(self) -> None:
+        """Drop the cache and the epoch: what Redis holds now is another vocabulary."""
+        self.epoch = None
+        self._index, self._items, self._wire = {}, {}, {}
+
+    async def is_current(self) -> bool:
+        """Whether Redis still holds the epoch this cache belongs to."""
+        epoch = await self.redis.get(self.keys.epoch)
+        return epoch is not None and self.epoch == (epoch.decode() if isinstance(epoch, bytes) else epoch)
+
+    async def adopt(self) -> str:
+        """Take the epoch Redis has now (after forget()); RedisForgot while nobody has seeded it yet."""
+        epoch = await self.redis.get(self.keys.epoch)
+        if epoch is None:
+            raise RedisForgot(f"the vocabulary at {self.keys.prefix} is not seeded yet")
+        self.epoch = epoch.decode() if isinstance(epoch, bytes) else epoch
+        return self.epoch
+
+    async def seeded(self) -> str:
+        """Mark the vocabulary (and registry) seeded, unless someone did: the epoch every cache then belongs to."""
+        await self.redis.set(self.keys.epoch, uuid.uuid4().hex, nx=True)
+        return await self.adopt()
+
     async def seed(self, items: Sequence[str], chunk: int = 5000) -> None:
-        """Make ``items`` the vocabulary's first entries; fine if they already are."""
+        """Make ``items`` the vocabulary's first entries (fine if they already are), then mark it seeded."""
         for start in range(0, len(items), chunk):
-            await self.indices(items[start : start + chunk])
+            await self._indices(items[start : start + chunk], seeding=True)
         wrong = [(i, raw) for i, raw in enumerate(items) if self._index[raw] != i]
         if wrong:
             i, raw = wrong[0]
@@ -55,11 +93,24 @@ class SharedVocabulary:
                 f"item {raw!r} is index {self._index[raw]} in the live vocabulary at {self.keys.vocab_items} but {i} in the model; "
                 "the live vocabulary was built for another model (use another --redis-prefix or clear it)"
             )
+        await self.seeded()
 
     async def indices(self, raws: Sequence[str]) -> list[int]:
+        """The index of every raw id, assigning new ones (in the epoch this cache holds: RedisForgot if Redis has another)."""
+        return await self._indices(raws, seeding=False)
+
+    async def _indices(self, raws: Sequence[str], seeding: bool) -> list[int]:
         missing = list(dict.fromkeys(r for r in raws if r not in self._index))
         if missing:
-            assigned = await self._assign(keys=[self.keys.vocab_index, self.keys.vocab_items], args=missing)
+            if not seeding and self.epoch is None:
+                await self.adopt()
+            try:
+                assigned = await self._assign(keys=[self.keys.vocab_index, self.keys.vocab_items, self.keys.epoch],
+                                              args=["" if seeding else self.epoch, *missing])
+            except ResponseError as exc:
+                if str(exc).startswith("EPOCH"):
+                    raise RedisForgot(f"the vocabulary at {self.keys.prefix} is not the one this process cached (Redis lost its data?)") from None
+                raise
             for raw, index in zip(missing, assigned):
                 self._index[raw] = int(index)
                 self._items[int(index)] = raw

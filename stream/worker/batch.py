@@ -41,6 +41,7 @@ from redis.exceptions import RedisError
 
 from sessionrec.model.config import ServingConfig
 from sessionrec.replay.kafka.sender import BatchSender
+from sessionrec.stream.redis.connection import RedisForgot
 from sessionrec.stream.redis.metrics import Counts
 from sessionrec.stream.redis.sessions import SessionState
 from sessionrec.stream.redis.store import RedisStore
@@ -68,7 +69,9 @@ class Computed:
     recommendations: list[tuple[bytes, bytes]]  # (key, value) for the recommendations topic
     dead_letters: list[bytes]  # values for the dead-letter topic
     number: int  # of the commit: a retry of it changes nothing
+    epoch: str  # of the vocabulary its indices belong to
     lesson: bytes  # what the batch teaches the item neighbours (empty: nothing, or learning is off)
+    marks: dict[int, str]  # each partition's last record in the batch (Record.mark)
 
     @property
     def counts(self) -> Counts:
@@ -80,26 +83,44 @@ class Applier:
 
     It holds the states of computed batches that are not written yet, so a
     batch computed before the previous one is committed reads that one's
-    states, as if it had been.
+    states, as if it had been. When Redis turns out to have lost its data,
+    ``recover`` (the serving service's) seeds it again and returns the engine to
+    go on with; a batch computed for the lost data is not written.
     """
 
-    def __init__(self, settings: Settings, store: RedisStore) -> None:
+    def __init__(self, settings: Settings, store: RedisStore, recover: Callable[[], Awaitable[Engine]] | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.recover = recover
         self.unwritten: dict[str, SessionState] = {}  # empty once every computed batch is committed
         self._rules: tuple[str, ServingConfig] | None = None
 
     async def compute(self, records: list[Record], engine: Engine) -> Computed:
-        """Step 2; retried through Redis outages."""
-        return await _retry(lambda: self._compute(records, engine), len(records))
+        """Step 2; retried through Redis outages, and once more after Redis lost its data and was seeded again."""
+        try:
+            return await _retry(lambda: self._compute(records, engine), len(records))
+        except RedisForgot as exc:
+            engine = await self._recovered(exc)
+            return await _retry(lambda: self._compute(records, engine), len(records))
 
     async def commit(self, computed: Computed) -> None:
         """Step 5; retried through Redis outages. Call in the order the batches were computed."""
         changed = computed.outcome.changed
-        await _retry(lambda: self.store.commit(computed.number, changed, computed.counts, computed.lesson), len(computed.recommendations))
+        try:
+            await _retry(lambda: self.store.commit(computed.number, computed.epoch, changed, computed.counts, computed.lesson, computed.marks),
+                         len(computed.recommendations))
+        except RedisForgot as exc:  # its states, counters and lesson belong to data that is gone
+            await self._recovered(exc)
         for session, state in changed.items():
             if self.unwritten.get(session) is state:  # not overtaken by a later batch
                 del self.unwritten[session]
+
+    async def _recovered(self, exc: RedisForgot) -> Engine:
+        if self.recover is None:
+            raise exc
+        log.warning("%s: seeding it again", exc)
+        self.unwritten.clear()
+        return await self.recover()
 
     async def _compute(self, records: list[Record], engine: Engine) -> Computed:
         parsed = parse_batch(records, self.settings.max_click_bytes, self.settings.dlq_max_bytes)
@@ -115,7 +136,13 @@ class Applier:
         wire = await self.store.vocab.wire_items(shown_items(outcome.served))
         self.unwritten.update(outcome.changed)
         lesson = outcome.increments.to_bytes() if self.settings.learn_online and outcome.learned else b""
-        return Computed(outcome, encode(outcome.served, wire, time.time()), parsed.dead_letters, self.store.commit.next_number(), lesson)
+        if outcome.counts.duplicates >= max(10, len(parsed.clicks) // 2):
+            log.warning("%d of %d clicks of a micro-batch were already applied: a redelivery after a crash or a rebalance, "
+                        "or a log that started over unnoticed", outcome.counts.duplicates, len(parsed.clicks))
+        marks = {record.partition: record.mark() for record in records}  # records come in offset order per partition
+        assert self.store.vocab.epoch is not None  # indices() above adopted it
+        return Computed(outcome, encode(outcome.served, wire, time.time()), parsed.dead_letters, self.store.commit.next_number(),
+                        self.store.vocab.epoch, lesson, marks)
 
     def _serving_rules(self, engine: Engine) -> ServingConfig:
         """The engine's serving rules with the worker's overrides, worked out once per model version."""

@@ -20,6 +20,7 @@ class Click:
     partition: int
     offset: int
     timestamp_ms: int  # Kafka record time: when the click was produced
+    incarnation: int  # of the partition's log
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,8 @@ class Rejected:
     payload: bytes
 
 
-def parse(value: bytes | None, partition: int, offset: int, timestamp_ms: int, max_bytes: int, key: bytes | None) -> Click | Rejected:
+def parse(value: bytes | None, partition: int, offset: int, timestamp_ms: int, max_bytes: int, key: bytes | None,
+          incarnation: int = 0) -> Click | Rejected:
     """A valid click, or why not; a record whose Kafka key is not its session id is rejected too.
 
     Keying by session is what puts a session's clicks in one partition, in order,
@@ -60,7 +62,7 @@ def parse(value: bytes | None, partition: int, offset: int, timestamp_ms: int, m
     if key != session.encode():
         shown = "no key" if key is None else f"key {key[:64].decode('utf-8', errors='replace')!r}"
         return reject(f"the record has {shown}, not its session_id {session[:64]!r}: clicks must be keyed by session")
-    return Click(session, str(item), float(ts), partition, offset, timestamp_ms)
+    return Click(session, str(item), float(ts), partition, offset, timestamp_ms, incarnation)
 
 
 def dead_letter(rejected: Rejected, max_payload: int) -> bytes:

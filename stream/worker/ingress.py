@@ -14,6 +14,12 @@ and stop), not after every batch: a click redelivered after a crash is
 recognised by the offset stored with its session state and skipped, so a
 later commit costs only some re-reading, and saves a broker round trip per
 micro-batch.
+
+Before a partition's first click is used after an assignment, its log is
+checked: the last record applied from it (stream.redis.partitions) must still
+be there. If not, the topic was recreated or the broker lost its log, offsets
+started over, and the partition gets a new incarnation, so that its clicks
+are not taken for ones already applied.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import zlib
 
 import faust
 import mode
@@ -30,6 +37,7 @@ from aiokafka.errors import KafkaError
 
 from sessionrec.replay.kafka.clients import fetch, start_consumer
 from sessionrec.replay.kafka.topics import ensure_topics
+from sessionrec.stream.redis.partitions import Mark
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.worker.batch import BatchLine
 from sessionrec.stream.worker.processor import Record
@@ -46,6 +54,8 @@ class ClickIngress(mode.Service):
         self.channel = channel
         self.line: BatchLine | None = None
         self._committed_at = 0.0
+        self._unchecked: set[TopicPartition] = set()  # assigned partitions whose log is not checked yet
+        self._incarnation: dict[int, int] = {}  # partition -> the incarnation of its log
 
     async def on_start(self) -> None:
         s = self.settings
@@ -77,7 +87,11 @@ class ClickIngress(mode.Service):
         wait_ms = int(self.settings.batch_wait_ms)
         while not self.should_stop:
             fetched = await fetch(self.consumer, timeout_ms=wait_ms, max_records=self.settings.batch_size, what="clicks")
-            records = [Record(m.partition, m.offset, m.timestamp, m.key, m.value) for messages in fetched.values() for m in messages]
+            if self._unchecked:
+                moved = await self._check_logs()
+                fetched = {tp: messages for tp, messages in fetched.items() if tp not in moved}  # they come again
+            records = [Record(m.partition, m.offset, m.timestamp, m.key, m.value, self._incarnation[m.partition])
+                       for messages in fetched.values() for m in messages]
             if not records:
                 continue
             batch = line.admit(records, {tp: messages[-1].offset + 1 for tp, messages in fetched.items()})
@@ -87,8 +101,46 @@ class ClickIngress(mode.Service):
                 await self.commit()
 
 
+    def assigned(self, partitions: list[TopicPartition]) -> None:
+        """Partitions this worker now owns: their logs are checked before their first click is used."""
+        self._unchecked.update(partitions)
+
+    async def _check_logs(self) -> set[TopicPartition]:
+        """Check every unchecked partition's log; the partitions whose read position moved back to where it was."""
+        partitions, moved = self.serving.store.partitions, set()
+        for tp in sorted(self._unchecked, key=lambda tp: tp.partition):
+            incarnation = await partitions.incarnation(tp.partition)
+            mark = await partitions.mark(tp.partition)
+            if mark is not None:
+                moved.add(tp)
+                if not await self._holds(tp, mark):
+                    incarnation = await partitions.start_over(tp.partition)
+                    log.warning("partition %d of %s started over (its last applied click, offset %d, is not in the log): incarnation %d",
+                                tp.partition, tp.topic, mark.offset, incarnation)
+            self._incarnation[tp.partition] = incarnation
+            self._unchecked.discard(tp)
+        return moved
+
+    async def _holds(self, tp: TopicPartition, mark: Mark) -> bool:
+        """Whether the log still holds the record ``mark`` names (or has moved past it by retention); the position is restored."""
+        committed = await self.consumer.committed(tp)
+        self.consumer.seek(tp, mark.offset)
+        fetched = await self.consumer.getmany(tp, timeout_ms=3000, max_records=1)
+        if committed is None:
+            await self.consumer.seek_to_beginning(tp)
+        else:
+            self.consumer.seek(tp, committed)
+        found = fetched.get(tp, [])
+        if not found:
+            return False  # the log ends before the mark
+        record = found[0]
+        if record.offset > mark.offset:
+            return True  # retention removed the mark; the log went on
+        return record.offset == mark.offset and Mark(record.offset, record.timestamp, zlib.crc32(record.value or b"")) == mark
+
+
 class _CommitOnRevoke(ConsumerRebalanceListener):
-    """Before partitions move to another worker, their done batches are committed."""
+    """Before partitions move to another worker, their done batches are committed; new ones get their log checked."""
 
     def __init__(self, ingress: ClickIngress) -> None:
         self.ingress = ingress
@@ -99,4 +151,4 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         await self.ingress.commit()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        pass
+        self.ingress.assigned(assigned)

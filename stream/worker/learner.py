@@ -41,6 +41,15 @@ class NeighbourLearner(mode.Service):
         self.learned += len(entries)
         return len(entries)
 
+    async def catch_up_all(self) -> None:
+        """Learn everything the feed holds now."""
+        while await self.catch_up(block_ms=None):
+            pass
+
+    def restart(self, table: NeighbourTable) -> None:
+        """Learn into ``table`` from the feed's beginning (Redis lost its data: the feed is a new one)."""
+        self.table, self.after = table, BEGINNING
+
     @mode.Service.task
     async def _follow(self) -> None:
         delay = 0.5

@@ -14,6 +14,7 @@ outcome, to be learned once the batch is committed.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -40,6 +41,11 @@ class Record:
     timestamp_ms: int
     key: bytes | None  # must be the click's session id: that is what keeps a session in one partition
     value: bytes | None
+    incarnation: int = 0  # of the partition's log, as the ingress knows it
+
+    def mark(self) -> str:
+        """What identifies this record in its log: offset, timestamp and a checksum of its value."""
+        return f"{self.offset},{self.timestamp_ms},{zlib.crc32(self.value or b'')}"
 
 
 @dataclass
@@ -73,7 +79,7 @@ def parse_batch(records: Sequence[Record], max_click_bytes: int, dlq_max_bytes: 
     """Valid clicks, and a dead letter for every record that is not one."""
     clicks, dead = [], []
     for position, record in enumerate(records):
-        parsed = parse(record.value, record.partition, record.offset, record.timestamp_ms, max_click_bytes, record.key)
+        parsed = parse(record.value, record.partition, record.offset, record.timestamp_ms, max_click_bytes, record.key, record.incarnation)
         if isinstance(parsed, Rejected):
             dead.append(dead_letter(parsed, dlq_max_bytes))
         else:
@@ -158,7 +164,7 @@ def _rows(wave: list[tuple[int, Click, int]], states: Mapping[str, SessionState 
     rows = []
     for position, click, item in wave:
         state = states[click.session_id]
-        if state is not None and state.already_applied(click.partition, click.offset):
+        if state is not None and state.already_applied(click.partition, click.incarnation, click.offset):
             counts.duplicates += 1
             continue
         counts.score(state.recs.tolist() if state is not None else None, item)
@@ -191,7 +197,7 @@ def _step(rows: list[_Row], states: dict[str, SessionState | None], engine: Engi
     for i, row in enumerate(rows):
         c = row.click
         segment = 1 if row.fresh else min(row.state.segment + 1, int(kept[i]))
-        state = SessionState(engine.version, c.partition, c.offset, c.ts, new_hidden[i], matrix[i, length - kept[i] :], segment,
+        state = SessionState(engine.version, c.partition, c.incarnation, c.offset, c.ts, new_hidden[i], matrix[i, length - kept[i] :], segment,
                              recs[i].astype(np.int32))
         states[c.session_id] = outcome.changed[c.session_id] = state
         served.append(Served(row.position, c, state))

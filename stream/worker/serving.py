@@ -45,12 +45,14 @@ async def preflight(settings: Settings) -> None:
 
 
 async def seed_registry(settings: Settings, store: RedisStore) -> str:
-    """The current model version; the checkpoint in ``settings.model_dir`` becomes it when none is."""
+    """The current model version; the checkpoint in ``settings.model_dir`` becomes it (and seeds the vocabulary) when none is."""
     current = await store.registry.current()
     if current is None:
         ckpt = checkpoint.load(Path(settings.model_dir))
         await store.vocab.seed(ckpt.vocab.items[: ckpt.net.n_items])
         current = await store.registry.seed(*checkpoint.to_bytes(ckpt))
+    else:
+        await store.vocab.seeded()
     return current
 
 
@@ -63,7 +65,9 @@ class Serving(mode.Service):
         self.engine: Engine | None = None
         self.line: BatchLine | None = None
         self.neighbours: NeighbourTable | None = None  # the live item neighbours: every engine reads them, the learner writes them
+        self.learner: NeighbourLearner | None = None
         self._ready = asyncio.Event()  # the agent and the ingress may start before this service has
+        self._recovering = asyncio.Lock()
 
     async def on_start(self) -> None:
         s = self.settings
@@ -71,13 +75,12 @@ class Serving(mode.Service):
         self.engine = await self._load(await seed_registry(s, self.store))
         self.neighbours = self.engine.neighbours  # seeded with what the model was trained with
         if self.neighbours is not None and s.learn_online:
-            learner = NeighbourLearner(self.neighbours, self.store.feed)
-            while await learner.catch_up(block_ms=None):  # what earlier batches taught, before the first click
-                pass
-            await self.add_runtime_dependency(learner)
+            self.learner = NeighbourLearner(self.neighbours, self.store.feed)
+            await self.learner.catch_up_all()  # what earlier batches taught, before the first click
+            await self.add_runtime_dependency(self.learner)
         self.producer = await start_producer(s, linger_ms=0)
         recs, dlq = await BatchSender.create(self.producer, s.recs_topic), await BatchSender.create(self.producer, s.dlq_topic)
-        self.line = BatchLine(Applier(s, self.store), recs, dlq)
+        self.line = BatchLine(Applier(s, self.store, recover=self.recover), recs, dlq)
         self._ready.set()
         log.info("serving model %s on %s", self.engine.version, self.device)
 
@@ -97,11 +100,35 @@ class Serving(mode.Service):
         blob, meta = await self.store.registry.load(version)
         return await asyncio.to_thread(Engine, blob, meta, self.device, self.settings.top_k, self.neighbours)
 
+    async def recover(self) -> Engine:
+        """Redis lost its data: seed it again from the checkpoint (unless another worker just did) and start over from it.
+
+        The vocabulary cache, the model (fine-tuned versions are gone with the
+        registry) and the learned neighbours (their stream items had indices of
+        the lost vocabulary) go back to what the checkpoint holds; sessions start
+        fresh, since their states are gone too.
+        """
+        async with self._recovering:
+            if await self.store.vocab.is_current():
+                return self.engine  # recovered already, for an earlier batch
+            self.store.vocab.forget()
+            version = await seed_registry(self.settings, self.store)
+            self.neighbours = None  # the new engine brings the model's own
+            self.engine = await self._load(version)
+            self.neighbours = self.engine.neighbours
+            if self.learner is not None and self.neighbours is not None:
+                self.learner.restart(self.neighbours)
+            log.warning("Redis was seeded again (epoch %s); serving model %s", self.store.vocab.epoch, version)
+            return self.engine
+
     @mode.Service.timer(1.0)
     async def _follow_registry(self) -> None:
         if self.engine is None:
             return
         try:
+            if not await self.store.vocab.is_current():
+                await self.recover()
+                return
             version = await self.store.registry.current()
             if version and version != self.engine.version:
                 self.engine = await self._load(version)
