@@ -44,6 +44,7 @@ class Settings(KafkaConnection):
     redis_url: str = "redis://127.0.0.1:6379/0"  # rediss://:password@host:port/db for TLS with a password
     redis_ssl_ca_certs: str = ""
     redis_prefix: str = "sessionrec"
+    redis_socket_timeout_s: float = 5.0  # a Redis call not answered by then fails (and is retried): a stalled server is noticed
     # worker
     model_dir: str = "runs/model"  # checkpoint that seeds the registry when it is empty
     batch_size: int = 256  # clicks per micro-batch, at most
@@ -126,7 +127,10 @@ class Settings(KafkaConnection):
 
     def redis_kwargs(self) -> dict[str, Any]:
         """Extra arguments for redis.asyncio.from_url; the URL carries password and TLS."""
-        return {"ssl_ca_certs": self.redis_ssl_ca_certs} if self.redis_ssl_ca_certs else {}
+        kwargs: dict[str, Any] = {"socket_timeout": self.redis_socket_timeout_s, "socket_connect_timeout": self.redis_socket_timeout_s}
+        if self.redis_ssl_ca_certs:
+            kwargs["ssl_ca_certs"] = self.redis_ssl_ca_certs
+        return kwargs
 
 
 def _convert(name: str, raw: str, kind: type) -> Any:

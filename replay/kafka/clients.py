@@ -73,7 +73,8 @@ async def start_consumer(kafka: KafkaConnection, *topics: str, group: str | None
 
 async def start_producer(kafka: KafkaConnection, **options: Any) -> AIOKafkaProducer:
     """A started producer that waits for every in-sync replica (acks=all)."""
-    return await start(AIOKafkaProducer(**kafka.client_kwargs(), acks="all", **options), kafka)
+    producer = AIOKafkaProducer(**kafka.client_kwargs(), acks="all", request_timeout_ms=int(kafka.kafka_request_timeout_s * 1000), **options)
+    return await start(producer, kafka)
 
 
 async def start_admin(kafka: KafkaConnection) -> AIOKafkaAdminClient:

@@ -25,6 +25,7 @@ class KafkaConnection:
     kafka_ssl_certfile: str = ""
     kafka_ssl_keyfile: str = ""
     kafka_session_timeout_s: float = 6.0  # consumer-group session; Tansu answers a join only after half of it
+    kafka_request_timeout_s: float = 40.0  # a produce request not answered by then is sent again (the broker is waited out)
 
     def connection_problems(self) -> list[str]:
         if self.kafka_security_protocol not in SECURITY_PROTOCOLS:

@@ -34,6 +34,7 @@ class WorkerProcess:
     """`sessionrec worker` as a child process, its output in a log file."""
 
     def __init__(self, settings: Settings, name: str = "worker", command: str = "worker") -> None:
+        self.settings = settings
         self.log_path = Path(tempfile.mkdtemp(prefix="sessionrec-")) / f"{name}.log"
         env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("wb") as log:

@@ -113,24 +113,28 @@ class ClickIngress(mode.Service):
             mark = await partitions.mark(tp.partition)
             if mark is not None:
                 moved.add(tp)
-                if not await self._holds(tp, mark):
+                committed = await self.consumer.committed(tp)
+                if await self._holds(tp, mark):
+                    await self._seek(tp, committed)
+                else:  # a new log: every record in it is new, whatever offset the group committed (perhaps against the old one)
                     incarnation = await partitions.start_over(tp.partition)
+                    await self.consumer.seek_to_beginning(tp)
                     log.warning("partition %d of %s started over (its last applied click, offset %d, is not in the log): incarnation %d",
                                 tp.partition, tp.topic, mark.offset, incarnation)
             self._incarnation[tp.partition] = incarnation
             self._unchecked.discard(tp)
         return moved
 
-    async def _holds(self, tp: TopicPartition, mark: Mark) -> bool:
-        """Whether the log still holds the record ``mark`` names (or has moved past it by retention); the position is restored."""
-        committed = await self.consumer.committed(tp)
-        self.consumer.seek(tp, mark.offset)
-        fetched = await self.consumer.getmany(tp, timeout_ms=3000, max_records=1)
-        if committed is None:
+    async def _seek(self, tp: TopicPartition, offset: int | None) -> None:
+        if offset is None:
             await self.consumer.seek_to_beginning(tp)
         else:
-            self.consumer.seek(tp, committed)
-        found = fetched.get(tp, [])
+            self.consumer.seek(tp, offset)
+
+    async def _holds(self, tp: TopicPartition, mark: Mark) -> bool:
+        """Whether the log still holds the record ``mark`` names (or has moved past it by retention); moves the read position."""
+        self.consumer.seek(tp, mark.offset)
+        found = (await self.consumer.getmany(tp, timeout_ms=3000, max_records=1)).get(tp, [])
         if not found:
             return False  # the log ends before the mark
         record = found[0]
