@@ -89,8 +89,9 @@ def trainer(**overrides: object) -> None:
     clock, answered clicks or event time) and new clicks have arrived, it
     fine-tunes the current model on the clicks before a time cut and
     promotes it only if it predicts the sessions that begin after the cut
-    better. Every cycle is recorded: `sessionrec cycles`. Runs until stopped
-    (Ctrl-C).
+    better. Every cycle is recorded: `sessionrec cycles`. Prometheus metrics
+    are served on /metrics (port SESSIONREC_TRAINER_WEB_PORT, 0 = none).
+    Runs until stopped (Ctrl-C).
     """
     import asyncio
     import logging
@@ -98,10 +99,12 @@ def trainer(**overrides: object) -> None:
 
     from sessionrec.stream.redis.store import RedisStore
     from sessionrec.stream.trainer.loop import run_trainer
+    from sessionrec.stream.watch.prometheus import TrainerMetrics
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s trainer: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = settings_from(**overrides)
+    metrics = TrainerMetrics()
 
     async def main() -> None:
         store = await RedisStore.open(settings)
@@ -109,7 +112,9 @@ def trainer(**overrides: object) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         try:
-            await run_trainer(settings, store, stop)
+            if settings.trainer_web_port > 0:
+                metrics.serve(settings.trainer_web_port, settings.web_bind)
+            await run_trainer(settings, store, stop, metrics)
         finally:
             await store.close()
 

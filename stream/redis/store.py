@@ -16,6 +16,7 @@ from sessionrec.stream.redis.metrics import OnlineMetrics
 from sessionrec.stream.redis.registry import ModelRegistry
 from sessionrec.stream.redis.sessions import SessionStore
 from sessionrec.stream.redis.vocabulary import SharedVocabulary
+from sessionrec.stream.redis.workers import WorkerBeats
 from sessionrec.stream.settings import Settings
 
 
@@ -30,6 +31,7 @@ class RedisStore:
     commit: BatchCommit  # the atomic write of a micro-batch, numbered for this process
     feed: LearningFeed  # what committed batches teach the item neighbours
     cycles: CycleLog  # the trainer's record
+    workers: WorkerBeats  # who is serving, and the consumer lag they report
 
     @classmethod
     def over(cls, redis: Redis, settings: Settings) -> RedisStore:
@@ -38,7 +40,7 @@ class RedisStore:
         metrics = OnlineMetrics(redis, keys, settings.metrics_bucket_s)
         commit = BatchCommit(redis, keys, metrics, settings.state_ttl_s, settings.learn_feed_len, committer=uuid.uuid4().hex)
         return cls(redis, keys, SessionStore(redis, keys), SharedVocabulary(redis, keys), ModelRegistry(redis, keys), metrics, commit,
-                   LearningFeed(redis, keys), CycleLog(redis, keys))
+                   LearningFeed(redis, keys), CycleLog(redis, keys), WorkerBeats(redis, keys, metrics))
 
     @classmethod
     async def open(cls, settings: Settings) -> RedisStore:

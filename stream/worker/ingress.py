@@ -14,6 +14,9 @@ and stop), not after every batch: a click redelivered after a crash is
 recognised by the offset stored with its session state and skipped, so a
 later commit costs only some re-reading, and saves a broker round trip per
 micro-batch.
+
+Once a second the ingress reports the consumer lag of its partitions: to the
+worker's Prometheus metrics, and with a heartbeat to Redis for the dashboard.
 """
 
 from __future__ import annotations
@@ -21,21 +24,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 
 import faust
 import mode
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
 
 from sessionrec.replay.kafka.clients import fetch, start_consumer
 from sessionrec.replay.kafka.topics import ensure_topics
 from sessionrec.stream.settings import Settings
+from sessionrec.stream.watch.web import status
 from sessionrec.stream.worker.batch import BatchLine
+from sessionrec.stream.worker.lag import PartitionLag
 from sessionrec.stream.worker.processor import Record
 from sessionrec.stream.worker.serving import Serving
 
 log = logging.getLogger(__name__)
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class ClickIngress(mode.Service):
@@ -45,6 +54,7 @@ class ClickIngress(mode.Service):
         self.serving = serving
         self.channel = channel
         self.line: BatchLine | None = None
+        self.lag = PartitionLag()
         self._committed_at = 0.0
 
     async def on_start(self) -> None:
@@ -67,6 +77,7 @@ class ClickIngress(mode.Service):
         if offsets:
             try:
                 await self.consumer.commit(offsets)
+                self.lag.committed(offsets)
             except KafkaError as exc:  # a rebalance moved the partitions on: the next owner re-reads, and skips
                 log.warning("committing offsets failed (%s)", exc)
         self._committed_at = time.monotonic()
@@ -86,6 +97,23 @@ class ClickIngress(mode.Service):
             if time.monotonic() - self._committed_at >= self.settings.commit_interval_s:
                 await self.commit()
 
+    @mode.Service.timer(1.0)
+    async def _beat(self) -> None:
+        """This worker's lag to its metrics, and its heartbeat (status and lag) to Redis."""
+        if self.line is None:
+            return
+        try:
+            lags = await self.lag.lags(self.consumer)
+        except KafkaError as exc:  # the group's committed offset could not be read: next second
+            log.warning("reading committed offsets failed (%s)", exc)
+            return
+        self.serving.metrics.set_lag(self.settings.clicks_topic, lags)
+        beat = {**status(self.serving, self.serving.metrics), "partitions": {str(p): lag for p, lag in sorted(lags.items())}}
+        try:
+            await self.serving.store.workers.beat(WORKER_ID, beat, sum(lags.values()), time.time())
+        except (RedisError, OSError) as exc:  # the stream goes on; the dashboard misses a beat
+            log.warning("heartbeat to Redis failed (%s)", exc)
+
 
 class _CommitOnRevoke(ConsumerRebalanceListener):
     """Before partitions move to another worker, their done batches are committed."""
@@ -97,6 +125,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         if self.ingress.line is not None:
             await self.ingress.line.settle()
         await self.ingress.commit()
+        self.ingress.lag.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         pass
