@@ -26,6 +26,7 @@ COMMANDS = {  # name -> "module:function" under sessionrec.stream.cli
     "monitor": "watching:monitor",
     "tail": "watching:tail",
     "cycles": "watching:cycles",
+    "models": "models:models",
 }
 BENCH_COMMANDS = {
     "model": "offline:bench_model",
