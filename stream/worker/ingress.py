@@ -89,11 +89,12 @@ class ClickIngress(mode.Service):
         while not self.should_stop:
             fetched = await fetch(self.consumer, timeout_ms=wait_ms, max_records=self.settings.batch_size, what="clicks")
             records = [Record(m.partition, m.offset, m.timestamp, m.value) for messages in fetched.values() for m in messages]
-            if not records:
-                continue
-            batch = line.admit(records, {tp: messages[-1].offset + 1 for tp, messages in fetched.items()})
-            await self.channel.put(batch)
-            await line.settle(keep=1)
+            if records:
+                batch = line.admit(records, {tp: messages[-1].offset + 1 for tp, messages in fetched.items()})
+                await self.channel.put(batch)
+                await line.settle(keep=1)
+            else:  # idle: the last batches finish, so their offsets are committed too (and the lag reads 0)
+                await line.settle()
             if time.monotonic() - self._committed_at >= self.settings.commit_interval_s:
                 await self.commit()
 
