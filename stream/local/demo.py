@@ -1,10 +1,11 @@
 """`sessionrec demo`: the whole pipeline on this machine, end to end.
 
 Starts Tansu and Redis (unless given), trains a model if there is none,
-starts the workers (and, with --trainer, the online trainer) as processes,
-replays a click file, shows progress and online accuracy while it runs, and
-ends with online figures next to the offline evaluation of the same model on
-the same clicks. Everything it started is stopped on exit, Ctrl-C included.
+starts the workers (and, with --trainer, the online trainer) as processes and
+the dashboard in this process, replays a click file, shows progress and
+online accuracy while it runs, writes a run report (HTML and PNG) and ends
+with online figures next to the offline evaluation of the same model on the
+same clicks. Everything it started is stopped on exit, Ctrl-C included.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
 from sessionrec.stream.redis.metrics import Counts
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
+from sessionrec.stream.watch.dashboard import Dashboard
 from sessionrec.stream.watch.monitor import RateMeter, metrics_table, read_snapshot
+from sessionrec.stream.watch.report import write_report
+from sessionrec.stream.watch.timeline import read_timeline
 
 RATE_WINDOW_S = 2.0  # the live events/s covers at least this many seconds, as `sessionrec monitor`'s refresh
 
@@ -47,7 +51,9 @@ class DemoResult:
     online: Counts
     offline: Report  # the served checkpoint, evaluated offline on the same clicks
     serving: ServingConfig  # the rules both applied
-    versions: list[str]  # promoted model versions, newest first
+    versions: list[str]  # model versions served, the most recently current first
+    dashboard: str | None  # the URL it was served on
+    report: tuple[Path, Path] | None  # the run report: HTML, PNG
 
 
 def offline_report(settings: Settings, frame: pd.DataFrame) -> tuple[Report, ServingConfig]:
@@ -59,8 +65,9 @@ def offline_report(settings: Settings, frame: pd.DataFrame) -> tuple[Report, Ser
     return served_report(ckpt.net, serving, sessions, len(vocab), neighbours=ckpt.neighbours), serving
 
 
-async def run_demo(settings: Settings, csv: Path, columns: Columns, pacing: Pacing, limit: int | None, workers: int, trainer: bool,
-                   timeout_s: float = 600.0) -> DemoResult:
+async def run_demo(settings: Settings, csv: Path, columns: Columns, pacing: Pacing, limit: int | None, workers: int, trainer: bool, *,
+                   dashboard_port: int | None = None, report_dir: Path | None = None, timeout_s: float = 600.0) -> DemoResult:
+    """The demo's run; ``dashboard_port`` None serves no dashboard (0: any free port), ``report_dir`` None writes no report."""
     frame = load_stream(csv, columns, limit)
     require_shared_catalogue(checkpoint.load(Path(settings.model_dir)).vocab, frame[ITEM], f"the checkpoint {settings.model_dir}", str(csv),
                              "serve one trained on these clicks (sessionrec train --train FILE --test FILE --out DIR, then --model DIR)")
@@ -74,31 +81,53 @@ async def run_demo(settings: Settings, csv: Path, columns: Columns, pacing: Paci
 
     store = await RedisStore.open(settings)
     metrics, registry = store.metrics, store.registry
-    started = time.monotonic()
+    board = Dashboard(store, window_s=timeout_s, refresh_s=1.0, title="sessionrec demo")
+    started, began = time.monotonic(), time.time()
     try:
+        url = await _serve(board, dashboard_port) if dashboard_port is not None else None
+        if url:
+            console.print(f"dashboard: {url}")
         async with RecommendationReader(settings) as reader:
             sending = asyncio.create_task(replay(frame, topic=settings.clicks_topic, kafka=settings, pacing=pacing, progress=False))
             meter = RateMeter(RATE_WINDOW_S, time.time(), (await metrics.total()).clicks)
             with Live(console=console, refresh_per_second=4, transient=False) as live:
-                while len(reader.received) < len(frame):
+                applied = 0
+                while len(reader.received) < len(frame) or applied < len(frame):  # a batch's counters land just after its recommendations
                     if time.monotonic() - started > timeout_s:
-                        raise TimeoutError(f"only {len(reader.received):,} of {len(frame):,} recommendations within {timeout_s:.0f} s")
+                        raise TimeoutError(f"only {len(reader.received):,} of {len(frame):,} recommendations received and {applied:,} clicks "
+                                           f"applied within {timeout_s:.0f} s")
                     if sending.done():
                         sending.result()  # a failed replay ends the demo with its error
                     check()
                     await reader.poll(timeout_ms=250)
                     snapshot = await read_snapshot(metrics, registry)
-                    rate = meter.update(snapshot.at, snapshot.total.clicks)
-                    live.update(Group(progress_line(len(frame), snapshot.total.clicks, len(reader.received), time.monotonic() - started),
+                    applied = snapshot.total.clicks
+                    rate = meter.update(snapshot.at, applied)
+                    live.update(Group(progress_line(len(frame), applied, len(reader.received), time.monotonic() - started),
                                       metrics_table(snapshot.total, snapshot.recent, rate, snapshot.version)))
             await sending
             online, versions = await metrics.total(), await registry.history()
+            seconds = time.monotonic() - started
+        report = None
+        if report_dir is not None:
+            timeline = await read_timeline(store, time.time() - began + settings.metrics_bucket_s, filling=True)
+            report = write_report(timeline, report_dir, f"sessionrec demo: {len(frame):,} clicks of {csv.name}, {workers} worker(s)"
+                                                        f"{', trainer' if trainer else ''}")
     finally:
         for proc in procs:
             proc.stop()
+        await board.stop()
         await store.close()
     offline, serving = offline_report(settings, frame)
-    return DemoResult(len(frame), len(reader.received), time.monotonic() - started, online, offline, serving, versions)
+    return DemoResult(len(frame), len(reader.received), seconds, online, offline, serving, versions, url, report)
+
+
+async def _serve(board: Dashboard, port: int) -> str:
+    """Serve the dashboard on ``port``, or on a free one when that is taken."""
+    try:
+        return await board.start("127.0.0.1", port)
+    except ConnectionError:
+        return await board.start("127.0.0.1", 0)
 
 
 def progress_line(clicks: int, applied: int, received: int, seconds: float) -> str:
