@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sessionrec.stream.local.servers import free_port
 from sessionrec.stream.redis.latency import Latency
 from sessionrec.stream.redis.metrics import RR_SCALE, Counts
-from sessionrec.stream.watch.prometheus import KEPT_VERSIONS, WorkerMetrics
+from sessionrec.stream.watch.prometheus import KEPT_VERSIONS, TrainerMetrics, WorkerMetrics
 from sessionrec.stream.watch.web import register_web
 
 
@@ -113,3 +113,25 @@ def test_views_on_a_running_faust_web_server() -> None:
     assert samples[("sessionrec_clicks_total", ())] == 5
     assert samples[("sessionrec_model_info", (("device", "cpu"), ("version", "v3")))] == 1
     assert status["model_version"] == "v4" and status["device"] == "cpu" and status["clicks_processed"] == 5
+
+
+def test_the_trainer_serves_its_cycles_on_its_own_port() -> None:
+    import urllib.request
+
+    metrics, port = TrainerMetrics(), free_port()
+    metrics.serve(port, "127.0.0.1")
+    metrics.record_cycle("promoted", 12.0, 0.30, 0.32)
+    metrics.record_cycle("skipped", 0.0, None, None)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        samples = _samples(response.read().decode())
+    assert samples[("sessionrec_trainer_cycles_total", (("decision", "promoted"),))] == 1
+    assert samples[("sessionrec_trainer_cycles_total", (("decision", "skipped"),))] == 1
+    assert samples[("sessionrec_trainer_cycles_total", (("decision", "kept"),))] == 0
+    assert samples[("sessionrec_trainer_cycle_seconds_count", ())] == 1  # a skipped cycle trained nothing
+    assert samples[("sessionrec_trainer_held_out_mrr20", (("model", "candidate"),))] == 0.32
+    try:
+        metrics.serve(port, "127.0.0.1")
+    except ConnectionError as exc:
+        assert str(exc).startswith(f"cannot serve the trainer's metrics on 127.0.0.1:{port}")
+    else:
+        raise AssertionError("a port in use must be a ConnectionError")
