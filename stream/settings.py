@@ -63,8 +63,8 @@ class Settings(KafkaConnection):
     learn_online: bool = True  # workers learn item neighbours from every answered click (off: the model's own, as trained)
     neighbour_items: int = 100_000  # items with neighbour rows each worker keeps (the least recently updated go first)
     learn_feed_len: int = 5000  # committed batches' lessons (~30 kB each) kept in Redis for workers that start later
-    web_port: int = 6066  # Faust's web server (metrics, dashboard); 0 = none
-    web_bind: str = "127.0.0.1"
+    web_port: int = 6066  # the worker's web server (Faust's: /metrics, /status); 0 = none
+    web_bind: str = "127.0.0.1"  # of the worker's and the trainer's web servers
     # trainer: a cycle is due when any of its cadences has passed (0 turns one off) and enough new clicks arrived
     trainer_interval_s: float = 60.0  # wall-clock seconds between cycles
     trainer_every_clicks: int = 0  # answered clicks between cycles: a replay at any speed learns alike
@@ -77,6 +77,7 @@ class Settings(KafkaConnection):
     trainer_threads: int = 1  # torch threads for fine-tuning
     trainer_nice: int = 10  # CPU priority the trainer lowers itself by (0-19): serving comes first
     trainer_holdout: float = 0.2  # newest share of the window's sessions (by start time) that decides on promotion
+    trainer_web_port: int = 6067  # the trainer's /metrics; 0 = none
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -107,3 +107,10 @@ def test_a_command_without_torch_does_not_import_it() -> None:
               "print(sorted(m for m in ('torch', 'pandas', 'faust') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_dashboard_files_are_installed() -> None:
+    """The page and script live beside the code as package data; a wheel without them would serve nothing."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert data["sessionrec.stream.watch"] == ["static/*"]
+    assert sorted(p.name for p in (ROOT / "stream" / "watch" / "static").iterdir()) == ["dashboard.html", "dashboard.js"]

@@ -96,3 +96,22 @@ def test_rate_meter_spreads_a_burst_over_its_window() -> None:
     assert meter.update(5.0, 2_100) == 0.0  # older samples leave once a newer one is window_s old
     assert meter.update(6.0, 2_600) == 500 / (6.0 - 1.001)  # from the newest sample at least 2 s old
     assert meter.update(6.0, 2_600) == 500 / (6.0 - 1.001)  # a repeated sample changes nothing
+
+
+def test_the_dashboard_says_in_one_line_what_stops_it(redis_url: str) -> None:
+    import socket
+
+    from sessionrec.stream.cli.watching import dashboard
+
+    cli = Cli(name="sessionrec", commands={"dashboard": dashboard})
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = CliRunner().invoke(cli, ["dashboard", "--redis-url", url])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith(f"Error: cannot reach Redis at {url}"), result.output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["dashboard", "--redis-url", redis_url, "--port", str(port)])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith(f"Error: cannot serve the dashboard on 127.0.0.1:{port}"), result.output

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 import uuid
 
 import numpy as np
@@ -13,6 +14,7 @@ from sessionrec.model.config import PRESETS
 from sessionrec.model.network import GRU4Rec
 from sessionrec.model.vocab import Vocabulary
 from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.latency import Latency
 from sessionrec.stream.redis.metrics import Counts
 from sessionrec.stream.redis.sessions import SessionState
 from sessionrec.stream.redis.store import RedisStore
@@ -57,7 +59,7 @@ class Harness:
             out += [json.loads(v) for _, v in outcome.recommendations]
             dead += [json.loads(v) for v in outcome.dead_letters]
             counts.add(outcome.counts)
-            await self.applier.commit(outcome)
+            await self.applier.commit(outcome, Latency.of(time.time() - outcome.produced))
         return out, dead, counts
 
 
@@ -129,6 +131,7 @@ def test_malformed_clicks_go_to_the_dead_letters_and_the_rest_is_processed(redis
     reasons = " | ".join(d["reason"] for d in dead)
     for expected in ("not JSON", "item_id", "session_id", "ts must", "not a JSON object", "exceeds the limit"):
         assert expected in reasons
+    assert [d["code"] for d in dead] == ["not_json", "bad_item_id", "bad_session_id", "bad_ts", "not_object", "too_large"]
     assert dead[-1]["truncated"] and len(dead[-1]["payload"]) == Settings().dlq_max_bytes
 
 
@@ -138,10 +141,12 @@ def test_online_counters_equal_a_recount_from_the_output(redis_url):
         records = session_clicks()
         out, _, _ = await h.run(records, tiny_engine(), 3)
         total = await h.metrics.total()
+        latency = Latency.from_redis(await h.redis.hgetall(h.keys.metrics_total))
         await h.redis.aclose()
-        return records, out, total
+        return records, out, total, latency
 
-    records, out, total = run(go())
+    records, out, total, latency = run(go())
+    assert latency.count == len(out) == len(records)  # one latency per recommendation, committed with the counters
     previous, expected = {}, Counts()
     for rec in records:
         c = json.loads(rec.value)
@@ -170,6 +175,23 @@ def test_a_new_model_rebuilds_state_from_recent_items(redis_url):
     assert all(r["model_version"] == swapped[0]["model_version"] for r in swapped)
     # history_len is 4: sessions with at most 4 earlier clicks rebuild exactly
     assert [r["item_ids"] for r in swapped] == [r["item_ids"] for r in reference]
+
+
+def test_a_score_counts_for_the_version_that_made_the_list(redis_url):
+    """Across a swap, a session's first click is scored against the old model's list, its next against the new one's."""
+
+    async def go():
+        h = await Harness(redis_url).start()
+        records, old, new = session_clicks(), tiny_engine(seed=0), tiny_engine(seed=1)
+        await h.run(records[:6], old, 6)
+        swapped = await h.applier.compute(records[6:], new)  # a, b, c once each, then a again
+        await h.redis.aclose()
+        return swapped.outcome, old.version, new.version
+
+    outcome, old, new = run(go())
+    assert set(outcome.scored) == {old, new}
+    assert outcome.scored[old].scored == 3 and outcome.scored[new].scored == 1
+    assert outcome.counts.scored == 4 and outcome.counts.hit20 == outcome.scored[old].hit20 + outcome.scored[new].hit20
 
 
 def test_a_long_pause_starts_a_fresh_state_but_still_scores(redis_url):
@@ -213,11 +235,11 @@ def test_a_batch_processed_before_the_previous_commit_sees_its_states(redis_url)
         engine, records = tiny_engine(), session_clicks()
         first = await h.applier.compute(records[:5], engine)
         if not pipelined:
-            await h.applier.commit(first)
+            await h.applier.commit(first, Latency())
         second = await h.applier.compute(records[5:], engine)
         if pipelined:
-            await h.applier.commit(first)
-        await h.applier.commit(second)
+            await h.applier.commit(first, Latency())
+        await h.applier.commit(second, Latency())
         recs = [json.loads(v)["item_ids"] for _, v in first.recommendations + second.recommendations]
         states = {k: await h.redis.get(k) for k in sorted(await h.redis.keys(f"{h.keys.prefix}:s:*"))}
         leftover = dict(h.applier.unwritten)

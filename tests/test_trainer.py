@@ -165,3 +165,27 @@ def test_no_cycle_without_new_clicks(redis_url):
     assert first_cycle.decision == "promoted" and first_cycle.new_clicks == 180
     assert again is None and too_few is None
     assert len(history) == 2 and len(records) == 1
+
+
+def test_a_pinned_version_is_never_promoted_over(redis_url):
+    async def go():
+        redis, store, trainer, first = await _trainer_on(redis_url, [["i0", "i1", "i2"]] * 10, trainer_min_new_clicks=1)
+
+        def observe(sessions):
+            for s in sessions:  # a pattern the served model has never seen: fine-tuning wins
+                for step in range(3):
+                    trainer.observe(rec(f"s{s}", f"i{5 + step}", 100.0 * s + step, offset=3 * s + step))
+
+        await store.registry.pin(first)
+        observe(range(60))
+        pinned = await trainer.cycle()
+        await store.registry.unpin()
+        observe(range(60, 70))
+        released = await trainer.cycle()
+        current = await store.registry.current()
+        await redis.aclose()
+        return first, pinned, released, current
+
+    first, pinned, released, current = asyncio.run(go())
+    assert pinned.decision == "skipped" and first in pinned.reason
+    assert released.decision == "promoted" and current == released.version != first

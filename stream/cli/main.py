@@ -26,6 +26,8 @@ COMMANDS = {  # name -> "module:function" under sessionrec.stream.cli
     "monitor": "watching:monitor",
     "tail": "watching:tail",
     "cycles": "watching:cycles",
+    "models": "models:models",
+    "dashboard": "watching:dashboard",
 }
 BENCH_COMMANDS = {
     "model": "offline:bench_model",
@@ -72,9 +74,9 @@ def main() -> None:
 
     Split a click file by time (split), train and evaluate offline (train,
     evaluate, bench model), replay click files into Kafka (replay), serve
-    recommendations (worker), learn from the stream (trainer) and watch
-    online accuracy (monitor, tail). `sessionrec
-    demo` runs it all on this machine.
+    recommendations (worker), learn from the stream (trainer), watch online
+    accuracy (monitor, dashboard, tail, cycles) and manage the served model
+    (models). `sessionrec demo` runs it all on this machine.
     """
 
 

@@ -89,8 +89,9 @@ def trainer(**overrides: object) -> None:
     clock, answered clicks or event time) and new clicks have arrived, it
     fine-tunes the current model on the clicks before a time cut and
     promotes it only if it predicts the sessions that begin after the cut
-    better. Every cycle is recorded: `sessionrec cycles`. Runs until stopped
-    (Ctrl-C).
+    better. Every cycle is recorded: `sessionrec cycles`. Prometheus metrics
+    are served on /metrics (port SESSIONREC_TRAINER_WEB_PORT, 0 = none).
+    Runs until stopped (Ctrl-C).
     """
     import asyncio
     import logging
@@ -101,12 +102,14 @@ def trainer(**overrides: object) -> None:
 
     from sessionrec.stream.redis.store import RedisStore
     from sessionrec.stream.trainer.loop import run_trainer
+    from sessionrec.stream.watch.prometheus import TrainerMetrics
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s trainer: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = settings_from(**overrides)
     torch.set_num_threads(settings.trainer_threads)
     os.nice(settings.trainer_nice)  # fine-tuning yields the CPU to the workers it shares a machine with
+    metrics = TrainerMetrics()
 
     async def main() -> None:
         store = await RedisStore.open(settings)
@@ -114,7 +117,9 @@ def trainer(**overrides: object) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         try:
-            await run_trainer(settings, store, stop)
+            if settings.trainer_web_port > 0:
+                metrics.serve(settings.trainer_web_port, settings.web_bind)
+            await run_trainer(settings, store, stop, metrics)
         finally:
             await store.close()
 
@@ -133,14 +138,22 @@ def trainer(**overrides: object) -> None:
               help="Learn from the stream: the workers' item neighbours and the online trainer (a fine-tune every 5,000 answered clicks). "
                    "--no-trainer serves the model as trained, to compare with its offline figures.")
 @click.option("--model", "model_dir", default=None, help="Checkpoint to serve; trained first if missing [default: runs/model].")
-def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, limit, workers, trainer, model_dir) -> None:  # noqa: ANN001
+@click.option("--dashboard-port", type=click.IntRange(min=0, max=65535), default=8050, show_default=True,
+              help="Port of the live dashboard (a free one if taken; 0: no dashboard).")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("runs/demo"), show_default=True,
+              help="Folder of the run report (report.html, report.png).")
+def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, limit, workers, trainer, model_dir, dashboard_port,  # noqa: ANN001
+         report_dir) -> None:  # noqa: ANN001
     """Run the whole pipeline on this machine and report online accuracy.
 
     Starts Tansu and Redis on free local ports (unless --bootstrap /
     --redis-url or their SESSIONREC_* variables name servers), trains a model if there is none, starts the
-    workers, replays the clicks, shows live progress and online accuracy, and
-    ends with the online figures next to the offline evaluation of the same
-    model on the same clicks. Stops everything it started, also on Ctrl-C.
+    workers and the dashboard (its URL is printed), replays the clicks, shows
+    live progress and online accuracy, writes a run report (a self-contained
+    HTML page and a PNG of online accuracy, model versions and throughput
+    over the replay), and ends with the online figures next to the offline
+    evaluation of the same model on the same clicks. Online counters use
+    1-second time buckets. Stops everything it started, also on Ctrl-C.
     """
     import asyncio
     import uuid
@@ -160,15 +173,18 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, l
         settings = settings_from(
             kafka_bootstrap=bootstrap, redis_url=redis, redis_prefix=redis_prefix or f"sessionrec{tag}", model_dir=model_dir, web_port=0,
             clicks_topic=f"clicks{tag}", recs_topic=f"recommendations{tag}", dlq_topic=f"clicks.dlq{tag}", app_id=f"sessionrec{tag}",
-            **(LOCAL_LEARNING if trainer else {"learn_online": False}),
+            trainer_web_port=0, metrics_bucket_s=1, **(LOCAL_LEARNING if trainer else {"learn_online": False}),
         )
         ensure_checkpoint(settings.model_dir)
         console.print(f"Kafka {bootstrap}, Redis {settings.redis_shown}, model {settings.model_dir}; replaying {csv}")
-        result = asyncio.run(run_demo(settings, csv, columns, Pacing(speed=speed_factor), limit, workers, trainer))
+        result = asyncio.run(run_demo(settings, csv, columns, Pacing(speed=speed_factor), limit, workers, trainer,
+                                      dashboard_port=dashboard_port or None, report_dir=report_dir))
     console.print()
     console.print(summary_table(result, learning=trainer))
     console.print(f"{result.recommended:,} recommendations for {result.clicks:,} clicks in {result.seconds:.0f} s; "
                   f"models served: {', '.join(result.versions) or '-'}")
+    if result.report is not None:
+        console.print(f"run report: {result.report[0]} and {result.report[1]}")
 
 
 @click.command("stream")

@@ -1,4 +1,4 @@
-"""Commands that watch a running stream: monitor (Redis), tail (Kafka)."""
+"""Commands that watch a running stream: monitor, dashboard and cycles (Redis), tail (Kafka)."""
 
 from __future__ import annotations
 
@@ -108,3 +108,43 @@ def cycles(limit: int, as_json: bool, **overrides: object) -> None:
         click.echo(json.dumps(records))
     else:
         Console().print(cycles_table(records))
+
+
+@click.command()
+@with_connection
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8050, show_default=True, help="Port to serve on (0: any free one).")
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--window", "window_s", type=click.FloatRange(min=10), default=900.0, show_default=True, metavar="S",
+              help="Seconds of history the charts show.")
+@click.option("--refresh", "refresh_s", type=click.FloatRange(min=0.5), default=2.0, show_default=True, metavar="S",
+              help="Seconds between the page's updates.")
+def dashboard(port: int, bind: str, window_s: float, refresh_s: float, **overrides: object) -> None:
+    """Serve a web page of live charts: online HR@1, HR@20 and MRR@20 per time bucket, clicks/s, consumer lag, latency p50/p99.
+
+    Model promotions, rollbacks and pins are marked on the timeline; the
+    workers' heartbeats and the trainer's recent cycles are tables. Reads
+    Redis only, so one page covers every worker on the prefix. The page
+    loads nothing from the internet (plotly.js comes from the installed
+    plotly package) and refreshes itself. Give it the workers' bucket width
+    (SESSIONREC_METRICS_BUCKET_S, as `monitor` needs it). Runs until Ctrl-C.
+    """
+    import asyncio
+
+    from sessionrec.stream.redis.store import RedisStore
+    from sessionrec.stream.watch.dashboard import Dashboard
+
+    settings = settings_from(**overrides)
+
+    async def serve() -> None:
+        store = await RedisStore.open(settings)
+        board = Dashboard(store, window_s=window_s, refresh_s=refresh_s)
+        try:
+            url = await board.start(bind, port)
+            click.echo(f"dashboard on {url} (Redis {settings.redis_shown}, prefix {settings.redis_prefix}); Ctrl-C to stop")
+            await asyncio.Event().wait()
+        finally:
+            await board.stop()
+            await store.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())

@@ -1,10 +1,11 @@
 """`sessionrec demo`: the whole pipeline on this machine, end to end.
 
 Starts Tansu and Redis (unless given), trains a model if there is none,
-starts the workers (and, with --trainer, the online trainer) as processes,
-replays a click file, shows progress and online accuracy while it runs, and
-ends with online figures next to the offline evaluation of the same model on
-the same clicks. Everything it started is stopped on exit, Ctrl-C included.
+starts the workers (and, with --trainer, the online trainer) as processes and
+the dashboard in this process, replays a click file, shows progress and
+online accuracy while it runs, writes a run report (HTML and PNG) and ends
+with online figures next to the offline evaluation of the same model on the
+same clicks. Everything it started is stopped on exit, Ctrl-C included.
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ from sessionrec.stream.local.harness import run_stream
 from sessionrec.stream.redis.metrics import Counts
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
+from sessionrec.stream.watch.dashboard import Dashboard
 from sessionrec.stream.watch.monitor import RateMeter, metrics_table, read_snapshot
+from sessionrec.stream.watch.report import write_report
+from sessionrec.stream.watch.timeline import read_timeline
 
 RATE_WINDOW_S = 2.0  # the live events/s covers at least this many seconds, as `sessionrec monitor`'s refresh
 LOCAL_LEARNING = {"learn_online": True, "trainer_interval_s": 0.0, "trainer_every_clicks": 5000}  # counted in clicks: any speed learns alike
@@ -46,7 +50,9 @@ class DemoResult:
     online: Counts
     offline: Report  # the served checkpoint, evaluated offline on the same clicks
     serving: ServingConfig  # the rules both applied
-    versions: list[str]  # promoted model versions, newest first
+    versions: list[str]  # model versions served, the most recently current first
+    dashboard: str | None  # the URL it was served on
+    report: tuple[Path, Path] | None  # the run report: HTML, PNG
 
 
 def offline_report(settings: Settings, frame: pd.DataFrame) -> tuple[Report, ServingConfig]:
@@ -58,25 +64,50 @@ def offline_report(settings: Settings, frame: pd.DataFrame) -> tuple[Report, Ser
     return served_report(ckpt.net, serving, sessions, len(vocab), neighbours=ckpt.neighbours), serving
 
 
-async def run_demo(settings: Settings, csv: Path, columns: Columns, pacing: Pacing, limit: int | None, workers: int, trainer: bool) -> DemoResult:
+async def run_demo(settings: Settings, csv: Path, columns: Columns, pacing: Pacing, limit: int | None, workers: int, trainer: bool, *,
+                   dashboard_port: int | None = None, report_dir: Path | None = None, timeout_s: float = 600.0) -> DemoResult:
+    """The demo's run; ``dashboard_port`` None serves no dashboard (0: any free port), ``report_dir`` None writes no report."""
     frame = load_stream(csv, columns, limit)
     require_shared_catalogue(checkpoint.load(Path(settings.model_dir)).vocab, frame[ITEM], f"the checkpoint {settings.model_dir}", str(csv),
                              "serve one trained on these clicks (sessionrec train --train FILE --test FILE --out DIR, then --model DIR)")
-    started = time.monotonic()
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
-        meter: RateMeter | None = None
+    store = await RedisStore.open(settings)
+    board = Dashboard(store, window_s=timeout_s, refresh_s=1.0, title="sessionrec demo")
+    started, began = time.monotonic(), time.time()
+    try:
+        url = await _serve(board, dashboard_port) if dashboard_port is not None else None
+        if url:
+            console.print(f"dashboard: {url}")
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            meter: RateMeter | None = None
 
-        async def show(received: int, store: RedisStore) -> None:
-            nonlocal meter
-            snapshot = await read_snapshot(store.metrics, store.registry)
-            meter = meter or RateMeter(RATE_WINDOW_S, snapshot.at, snapshot.total.clicks)
-            rate = meter.update(snapshot.at, snapshot.total.clicks)
-            live.update(Group(progress_line(len(frame), snapshot.total.clicks, received, time.monotonic() - started),
-                              metrics_table(snapshot.total, snapshot.recent, rate, snapshot.version)))
+            async def show(received: int, store: RedisStore) -> None:
+                nonlocal meter
+                snapshot = await read_snapshot(store.metrics, store.registry)
+                meter = meter or RateMeter(RATE_WINDOW_S, snapshot.at, snapshot.total.clicks)
+                rate = meter.update(snapshot.at, snapshot.total.clicks)
+                live.update(Group(progress_line(len(frame), snapshot.total.clicks, received, time.monotonic() - started),
+                                  metrics_table(snapshot.total, snapshot.recent, rate, snapshot.version)))
 
-        run = await run_stream(settings, frame, pacing, workers=workers, trainer=trainer, on_poll=show)
+            run = await run_stream(settings, frame, pacing, workers=workers, trainer=trainer, timeout_s=timeout_s, on_poll=show)
+        seconds = time.monotonic() - started
+        report = None
+        if report_dir is not None:
+            timeline = await read_timeline(store, time.time() - began + settings.metrics_bucket_s, filling=True)
+            report = write_report(timeline, report_dir, f"sessionrec demo: {len(frame):,} clicks of {csv.name}, {workers} worker(s)"
+                                                        f"{', trainer' if trainer else ''}")
+    finally:
+        await board.stop()
+        await store.close()
     offline, serving = offline_report(settings, frame)
-    return DemoResult(run.clicks, run.recommended, time.monotonic() - started, run.online, offline, serving, run.versions)
+    return DemoResult(run.clicks, run.recommended, seconds, run.online, offline, serving, run.versions, url, report)
+
+
+async def _serve(board: Dashboard, port: int) -> str:
+    """Serve the dashboard on ``port``, or on a free one when that is taken."""
+    try:
+        return await board.start("127.0.0.1", port)
+    except ConnectionError:
+        return await board.start("127.0.0.1", 0)
 
 
 def progress_line(clicks: int, applied: int, received: int, seconds: float) -> str:

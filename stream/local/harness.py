@@ -154,7 +154,12 @@ async def run_stream(settings: Settings, frame: pd.DataFrame, pacing: Pacing, *,
                 if on_poll is not None:
                     await on_poll(len(reader.received), store)
             await sending
-            online, versions = await store.metrics.total(), await store.registry.history()
+            while (online := await store.metrics.total()).clicks + online.duplicates < len(frame):  # the last counters land just after
+                if time.monotonic() - started > timeout_s:
+                    raise TimeoutError(f"only {online.clicks:,} of {len(frame):,} clicks applied within {timeout_s:.0f} s")
+                check()
+                await asyncio.sleep(0.1)
+            versions = await store.registry.history()
     finally:
         for proc in procs:
             proc.stop()

@@ -2,7 +2,8 @@
 
 One Lua script, so a state and the offset of the click that produced it are
 written together or not at all (DESIGN rule 2), the counters of the clicks that
-produced them with them, and the batch's lesson for the item neighbours
+produced them with them (accuracy, and the latency histogram of their
+recommendations), and the batch's lesson for the item neighbours
 (appended to the learning feed, which every worker reads). Each commit carries
 its worker's id and sequence number; a commit whose number the worker already
 committed (a client retry after a timeout, when the first attempt had landed)
@@ -17,6 +18,7 @@ from redis.asyncio import Redis
 
 from sessionrec.stream.redis.connection import RedisForgot
 from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.latency import Latency
 from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
 from sessionrec.stream.redis.sessions import SessionState
 
@@ -72,7 +74,7 @@ class BatchCommit:
         self.sequence += 1
         return self.sequence
 
-    async def __call__(self, number: int, epoch: str, states: dict[str, SessionState], counts: Counts, lesson: bytes = b"",
+    async def __call__(self, number: int, epoch: str, states: dict[str, SessionState], counts: Counts, latency: Latency, lesson: bytes = b"",
                        marks: dict[int, str] | None = None) -> bool:
         """Write one batch; False when this committer's batch ``number`` had been written before (nothing changes then).
 
@@ -84,7 +86,7 @@ class BatchCommit:
             self.keys.committed(self.committer), self.keys.learning_feed, self.keys.partition_marks, self.keys.epoch]
         args: list[bytes | str | int] = [self.state_ttl_s, self.metrics.bucket_ttl_s, number, SEQUENCE_TTL_S, self.feed_len, lesson, epoch,
                                          ";".join(f"{p}={m}" for p, m in (marks or {}).items()), b"".join(blobs), ",".join(str(len(b)) for b in blobs)]
-        for name, value in vars(counts).items():
+        for name, value in [*vars(counts).items(), *latency.fields().items()]:
             if value:
                 args += [name, value]
         done = int(await self._script(keys=keys, args=args))

@@ -4,7 +4,8 @@ The list recommended after click t is scored against click t+1 before any
 state learns from t+1. Counters are integers (reciprocal ranks in millionths)
 so that increments from many workers add up exactly; they land in a running
 total and in a per-time-bucket hash, in the same atomic write as the session
-states they belong to (stream.redis.commit).
+states they belong to (stream.redis.commit). The same hashes hold the latency
+histogram of stream.redis.latency; each reader takes the fields it knows.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class OnlineMetrics:
     def bucket(self, now: float) -> int:
         return int(now // self.bucket_s) * self.bucket_s
 
+    def starts(self, since: float, until: float) -> range:
+        """The start times of the buckets from ``since`` to ``until``."""
+        return range(self.bucket(since), self.bucket(until) + 1, self.bucket_s)
+
     def counter_keys(self, now: float) -> list[str]:
         """Where a commit at ``now`` adds its counts: the running total and the current time bucket."""
         return [self.keys.metrics_total, self.keys.metrics_bucket(self.bucket(now))]
@@ -79,9 +84,13 @@ class OnlineMetrics:
         return Counts.from_redis(await self.redis.hgetall(self.keys.metrics_total))
 
     async def buckets(self, since: float, until: float) -> list[tuple[int, Counts]]:
-        starts = range(self.bucket(since), self.bucket(until) + 1, self.bucket_s)
+        return [(start, Counts.from_redis(raw)) for start, raw in await self.hashes(since, until)]
+
+    async def hashes(self, since: float, until: float) -> list[tuple[int, dict[bytes, bytes]]]:
+        """Every time bucket from ``since`` to ``until`` as stored (counters and latency fields), oldest first."""
+        starts = self.starts(since, until)
         async with self.redis.pipeline(transaction=False) as pipe:
             for start in starts:
                 pipe.hgetall(self.keys.metrics_bucket(start))
             found = await pipe.execute()
-        return [(start, Counts.from_redis(raw)) for start, raw in zip(starts, found)]
+        return list(zip(starts, found))

@@ -17,6 +17,7 @@ from sessionrec.stream.redis.partitions import PartitionLog
 from sessionrec.stream.redis.registry import ModelRegistry
 from sessionrec.stream.redis.sessions import SessionStore
 from sessionrec.stream.redis.vocabulary import SharedVocabulary
+from sessionrec.stream.redis.workers import WorkerBeats
 from sessionrec.stream.settings import Settings
 
 
@@ -32,6 +33,7 @@ class RedisStore:
     feed: LearningFeed  # what committed batches teach the item neighbours
     partitions: PartitionLog  # each click partition's last applied record and log incarnation
     cycles: CycleLog  # the trainer's record
+    workers: WorkerBeats  # who is serving, and the consumer lag they report
 
     @classmethod
     def over(cls, redis: Redis, settings: Settings) -> RedisStore:
@@ -40,7 +42,7 @@ class RedisStore:
         metrics = OnlineMetrics(redis, keys, settings.metrics_bucket_s)
         commit = BatchCommit(redis, keys, metrics, settings.state_ttl_s, settings.learn_feed_len, committer=uuid.uuid4().hex)
         return cls(redis, keys, SessionStore(redis, keys), SharedVocabulary(redis, keys), ModelRegistry(redis, keys), metrics, commit,
-                   LearningFeed(redis, keys), PartitionLog(redis, keys), CycleLog(redis, keys))
+                   LearningFeed(redis, keys), PartitionLog(redis, keys), CycleLog(redis, keys), WorkerBeats(redis, keys, metrics))
 
     @classmethod
     async def open(cls, settings: Settings) -> RedisStore:

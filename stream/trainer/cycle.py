@@ -3,7 +3,9 @@
 The gate is honest: the held-out sessions begin after every click the
 candidate trained on (window.split_by_time), a cycle runs only when enough
 clicks were answered since the previous one, and the candidate must beat the
-served model's MRR@20 on them. Every cycle, promoted or not, is recorded in
+served model's MRR@20 on them. While an operator has pinned a version
+(`sessionrec models pin`) cycles are skipped, and a pin set during a
+fine-tune keeps the candidate out. Every cycle, promoted or not, is recorded in
 Redis (`sessionrec cycles` prints them). Training runs in a thread, so reading
 the stream never stops.
 """
@@ -22,6 +24,7 @@ from sessionrec.model.checkpoint import Checkpoint, network_from_bytes
 from sessionrec.model.evaluate import Report, served_report
 from sessionrec.model.finetune import fine_tune
 from sessionrec.model.vocab import Vocabulary
+from sessionrec.stream.redis.registry import Pinned
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.trainer.window import SessionWindow, split_by_time, to_sessions
@@ -108,6 +111,9 @@ class Trainer:
                     train_clicks=sum(map(len, split.train)), valid_sessions=len(split.valid), cut_ts=split.cut)
         if not split.train or not split.valid:
             return await self._record(Cycle(decision="skipped", reason="no sessions on one side of the time split", version=None, **base))
+        pinned = await self.store.registry.pinned()
+        if pinned is not None:
+            return await self._record(Cycle(decision="skipped", reason=f"model {pinned} is pinned", version=None, **base))
         blob, meta = await self.store.registry.load(version)
         net, config, neighbours = network_from_bytes(blob, meta)  # the model's trained neighbours: the same for both in the gate
         raws = list(dict.fromkeys(item for clicks in sessions for item, _ in clicks))
@@ -129,7 +135,11 @@ class Trainer:
         ckpt = Checkpoint(net=tuned, config=config, vocab=Vocabulary(items[:n_items]), neighbours=neighbours, parent=version,
                           data={"sessions": len(split.train), "clicks": int(len(train.items)), "source": "stream", "cut_ts": split.cut},
                           metrics={"held_out": {"sessions": len(split.valid), "served": _held_out(served), "tuned": _held_out(candidate)}})
-        promoted = await self.store.registry.promote(*checkpoint.to_bytes(ckpt))
+        try:
+            promoted = await self.store.registry.promote(*checkpoint.to_bytes(ckpt))
+        except Pinned as exc:
+            return await self._record(Cycle(decision="kept", reason=f"better, but model {exc.version} was pinned meanwhile", version=None,
+                                            seconds=time.monotonic() - started, **base))
         return await self._record(Cycle(decision="promoted", reason="better on the held-out sessions", version=promoted,
                                         seconds=time.monotonic() - started, **base))
 

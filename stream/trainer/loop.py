@@ -20,6 +20,7 @@ from sessionrec.replay.kafka.clients import fetch, start_consumer
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.trainer.cycle import Trainer
+from sessionrec.stream.watch.prometheus import TrainerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ class Cadence:
         self._wall, self._clicks, self._event = now, clicks, event_ts
 
 
-async def run_trainer(settings: Settings, store: RedisStore, stop: asyncio.Event) -> None:
-    """Read answered clicks into the window; whenever a cadence is due, one fine-tune cycle."""
+async def run_trainer(settings: Settings, store: RedisStore, stop: asyncio.Event, metrics: TrainerMetrics) -> None:
+    """Read answered clicks into the window; whenever a cadence is due, one fine-tune cycle (counted in ``metrics``)."""
     trainer = Trainer(settings, store)
     consumer = await start_consumer(settings, settings.recs_topic, group=f"{settings.app_id}-trainer", fetch_wait_ms=200, auto_commit=True)
     training: asyncio.Task | None = None
@@ -56,11 +57,14 @@ async def run_trainer(settings: Settings, store: RedisStore, stop: asyncio.Event
             for messages in fetched.values():
                 for message in messages:
                     trainer.observe(message.value)
+                metrics.answered.inc(len(messages))
+            metrics.window_sessions.set(len(trainer.window))
             if training is not None and training.done():
                 if training.exception() is not None:
                     log.error("fine-tuning failed: %r", training.exception())
-                elif training.result() is not None:
-                    log.info("%s", training.result().line())
+                elif (cycle := training.result()) is not None:
+                    log.info("%s", cycle.line())
+                    metrics.record_cycle(cycle.decision, cycle.seconds, (cycle.served or {}).get("mrr@20"), (cycle.tuned or {}).get("mrr@20"))
                 training = None
             window = trainer.window
             if training is None and cadence.due(loop.time(), window.added, window.newest_ts):

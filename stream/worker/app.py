@@ -15,6 +15,7 @@ from pathlib import Path
 import faust
 
 from sessionrec.stream.settings import Settings
+from sessionrec.stream.watch.prometheus import WorkerMetrics
 from sessionrec.stream.watch.web import register_web
 from sessionrec.stream.worker.batch import MicroBatch
 from sessionrec.stream.worker.ingress import ClickIngress
@@ -38,9 +39,10 @@ def create_app(settings: Settings) -> faust.App:
         datadir=f"{settings.faust_dir}/{settings.app_id}",
     )
     batches = app.channel(maxsize=1)
-    serving = app.service(Serving(settings))
+    metrics = WorkerMetrics()
+    serving = app.service(Serving(settings, metrics))
     if settings.web_port > 0:
-        register_web(app, serving)
+        register_web(app, serving, metrics)
     app.service(ClickIngress(settings, serving, batches))
 
     @app.agent(batches, name="recommend")

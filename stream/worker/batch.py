@@ -11,11 +11,14 @@ The commit protocol, step by step (compare quix-streams' ``Checkpoint.commit``):
 3. **Sent.** The recommendations and dead letters are handed to the producer.
    The next batch may now be processed while this one finishes.
 4. **Delivered.** The broker acknowledged every record of steps 3 (acks=all):
-   output is at-least-once, de-duplicable by (partition, offset).
+   output is at-least-once, de-duplicable by (partition, offset). Each
+   click's latency (produced → its recommendation acknowledged) is known now.
 5. **Committed.** After 4, and after the previous batch's 5, one Redis script
    writes the changed states, each with the offset of the click that made it,
-   and the online counters. State is effectively-once: a click redelivered
-   later finds its offset in its session's state and changes nothing.
+   and the online counters with the latency histogram. State is
+   effectively-once: a click redelivered later finds its offset in its
+   session's state and changes nothing. The worker's Prometheus metrics count
+   the batch once it is committed.
 6. **Done.** The batch's next offsets become committable to Kafka once every
    earlier batch is done too; the ingress commits them at most every
    ``commit_interval_s``, before a rebalance and on stop. Until then a crash
@@ -31,22 +34,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+import numpy as np
 from aiokafka import TopicPartition
 from redis.exceptions import RedisError
 
 from sessionrec.model.config import ServingConfig
 from sessionrec.replay.kafka.sender import BatchSender
 from sessionrec.stream.redis.connection import RedisForgot
+from sessionrec.stream.redis.latency import Latency
 from sessionrec.stream.redis.metrics import Counts
 from sessionrec.stream.redis.sessions import SessionState
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
-from sessionrec.stream.watch.web import record_batch
+from sessionrec.stream.watch.prometheus import WorkerMetrics
 from sessionrec.stream.worker.inference import Engine
 from sessionrec.stream.worker.processor import Outcome, Record, apply_clicks, encode, parse_batch, shown_items
 
@@ -68,6 +73,8 @@ class Computed:
     outcome: Outcome
     recommendations: list[tuple[bytes, bytes]]  # (key, value) for the recommendations topic
     dead_letters: list[bytes]  # values for the dead-letter topic
+    reasons: Counter[str]  # the dead letters by reason code
+    produced: np.ndarray  # when each recommended click reached Kafka, unix seconds
     number: int  # of the commit: a retry of it changes nothing
     epoch: str  # of the vocabulary its indices belong to
     lesson: bytes  # what the batch teaches the item neighbours (empty: nothing, or learning is off)
@@ -103,11 +110,11 @@ class Applier:
             engine = await self._recovered(exc)
             return await _retry(lambda: self._compute(records, engine), len(records))
 
-    async def commit(self, computed: Computed) -> None:
-        """Step 5; retried through Redis outages. Call in the order the batches were computed."""
+    async def commit(self, computed: Computed, latency: Latency) -> None:
+        """Step 5 with the batch's latency histogram; retried through Redis outages. Call in the order the batches were computed."""
         changed = computed.outcome.changed
         try:
-            await _retry(lambda: self.store.commit(computed.number, computed.epoch, changed, computed.counts, computed.lesson, computed.marks),
+            await _retry(lambda: self.store.commit(computed.number, computed.epoch, changed, computed.counts, latency, computed.lesson, computed.marks),
                          len(computed.recommendations))
         except RedisForgot as exc:  # its states, counters and lesson belong to data that is gone
             await self._recovered(exc)
@@ -140,9 +147,10 @@ class Applier:
             log.warning("%d of %d clicks of a micro-batch were already applied: a redelivery after a crash or a rebalance, "
                         "or a log that started over unnoticed", outcome.counts.duplicates, len(parsed.clicks))
         marks = {record.partition: record.mark() for record in records}  # records come in offset order per partition
+        produced = np.fromiter((s.click.timestamp_ms for s in outcome.served), dtype=np.float64, count=len(outcome.served)) / 1000.0
         assert self.store.vocab.epoch is not None  # indices() above adopted it
-        return Computed(outcome, encode(outcome.served, wire, time.time()), parsed.dead_letters, self.store.commit.next_number(),
-                        self.store.vocab.epoch, lesson, marks)
+        return Computed(outcome, encode(outcome.served, wire, time.time()), parsed.dead_letters, parsed.reasons, produced,
+                        self.store.commit.next_number(), self.store.vocab.epoch, lesson, marks)
 
     def _serving_rules(self, engine: Engine) -> ServingConfig:
         """The engine's serving rules with the worker's overrides, worked out once per model version."""
@@ -159,10 +167,11 @@ class BatchLine:
     previous one finishes.
     """
 
-    def __init__(self, applier: Applier, recs: BatchSender, dlq: BatchSender) -> None:
+    def __init__(self, applier: Applier, recs: BatchSender, dlq: BatchSender, metrics: WorkerMetrics) -> None:
         self.applier = applier
         self.recs = recs
         self.dlq = dlq
+        self.metrics = metrics
         self._in_flight: deque[MicroBatch] = deque()
         self._committable: dict[TopicPartition, int] = {}  # next offset per partition, of done batches
         self._finishing: asyncio.Task[None] | None = None
@@ -208,8 +217,11 @@ class BatchLine:
             await previous  # a batch that failed to finish stops every later one: they are redelivered
         await self.recs.flush(until=recs)
         await self.dlq.flush(until=dlq)
-        await self.applier.commit(computed)
-        record_batch(clicks, len(computed.recommendations), len(computed.dead_letters), time.perf_counter() - started)
+        latency = Latency.of(time.time() - computed.produced)
+        await self.applier.commit(computed, latency)
+        self.metrics.record_batch(clicks=clicks, recommendations=len(computed.recommendations), counts=computed.counts,
+                                  scored=computed.outcome.scored, dead_letters=computed.reasons, latency=latency,
+                                  seconds=time.perf_counter() - started)
 
 
 async def _retry(action: Callable[[], Awaitable[T]], clicks: int) -> T:

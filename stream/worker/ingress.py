@@ -20,6 +20,9 @@ checked: the last record applied from it (stream.redis.partitions) must still
 be there. If not, the topic was recreated or the broker lost its log, offsets
 started over, and the partition gets a new incarnation, so that its clicks
 are not taken for ones already applied.
+
+Once a second the ingress reports the consumer lag of its partitions: to the
+worker's Prometheus metrics, and with a heartbeat to Redis for the dashboard.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 import zlib
 
@@ -34,16 +39,20 @@ import faust
 import mode
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
 
 from sessionrec.replay.kafka.clients import fetch, start_consumer
 from sessionrec.replay.kafka.topics import ensure_topics
 from sessionrec.stream.redis.partitions import Mark
 from sessionrec.stream.settings import Settings
+from sessionrec.stream.watch.web import status
 from sessionrec.stream.worker.batch import BatchLine
+from sessionrec.stream.worker.lag import PartitionLag
 from sessionrec.stream.worker.processor import Record
 from sessionrec.stream.worker.serving import Serving
 
 log = logging.getLogger(__name__)
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class ClickIngress(mode.Service):
@@ -53,6 +62,7 @@ class ClickIngress(mode.Service):
         self.serving = serving
         self.channel = channel
         self.line: BatchLine | None = None
+        self.lag = PartitionLag()
         self._committed_at = 0.0
         self._unchecked: set[TopicPartition] = set()  # assigned partitions whose log is not checked yet
         self._incarnation: dict[int, int] = {}  # partition -> the incarnation of its log
@@ -77,6 +87,7 @@ class ClickIngress(mode.Service):
         if offsets:
             try:
                 await self.consumer.commit(offsets)
+                self.lag.committed(offsets)
             except KafkaError as exc:  # a rebalance moved the partitions on: the next owner re-reads, and skips
                 log.warning("committing offsets failed (%s)", exc)
         self._committed_at = time.monotonic()
@@ -92,14 +103,31 @@ class ClickIngress(mode.Service):
                 fetched = {tp: messages for tp, messages in fetched.items() if tp not in moved}  # they come again
             records = [Record(m.partition, m.offset, m.timestamp, m.key, m.value, self._incarnation[m.partition])
                        for messages in fetched.values() for m in messages]
-            if not records:
-                continue
-            batch = line.admit(records, {tp: messages[-1].offset + 1 for tp, messages in fetched.items()})
-            await self.channel.put(batch)
-            await line.settle(keep=1)
+            if records:
+                batch = line.admit(records, {tp: messages[-1].offset + 1 for tp, messages in fetched.items()})
+                await self.channel.put(batch)
+                await line.settle(keep=1)
+            else:  # idle: the last batches finish, so their offsets are committed too (and the lag reads 0)
+                await line.settle()
             if time.monotonic() - self._committed_at >= self.settings.commit_interval_s:
                 await self.commit()
 
+    @mode.Service.timer(1.0)
+    async def _beat(self) -> None:
+        """This worker's lag to its metrics, and its heartbeat (status and lag) to Redis."""
+        if self.line is None:
+            return
+        try:
+            lags = await self.lag.lags(self.consumer)
+        except KafkaError as exc:  # the group's committed offset could not be read: next second
+            log.warning("reading committed offsets failed (%s)", exc)
+            return
+        self.serving.metrics.set_lag(self.settings.clicks_topic, lags)
+        beat = {**status(self.serving, self.serving.metrics), "partitions": {str(p): lag for p, lag in sorted(lags.items())}}
+        try:
+            await self.serving.store.workers.beat(WORKER_ID, beat, sum(lags.values()), time.time())
+        except (RedisError, OSError) as exc:  # the stream goes on; the dashboard misses a beat
+            log.warning("heartbeat to Redis failed (%s)", exc)
 
     def assigned(self, partitions: list[TopicPartition]) -> None:
         """Partitions this worker now owns: their logs are checked before their first click is used."""
@@ -153,6 +181,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         if self.ingress.line is not None:
             await self.ingress.line.settle()
         await self.ingress.commit()
+        self.ingress.lag.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.ingress.assigned(assigned)

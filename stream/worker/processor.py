@@ -8,13 +8,15 @@ applied (offset not after the one its session's state holds) is only counted
 session keeps its items (rule 3); a state of another model version is rebuilt
 from the items since its last fresh start (rule 4); each click is scored
 against the list made after the previous one before anything learns from it
-(rule 6). What the applied clicks teach the item neighbours is part of the
-outcome, to be learned once the batch is committed.
+(rule 6), and that score is counted for the model version that made the list.
+What the applied clicks teach the item neighbours is part of the outcome, to
+be learned once the batch is committed.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -52,6 +54,7 @@ class Record:
 class Parsed:
     clicks: list[tuple[int, Click]]  # (position in the batch, click), in batch order
     dead_letters: list[bytes]  # values for the dead-letter topic
+    reasons: Counter[str] = field(default_factory=Counter)  # dead letters by clicks.REASONS code
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,8 @@ class Served:
 class Outcome:
     served: list[Served]  # in batch order
     changed: dict[str, SessionState] = field(default_factory=dict)  # the batch's last state of each session it touched
-    counts: Counts = field(default_factory=Counts)
+    counts: Counts = field(default_factory=Counts)  # everything, all versions together
+    scored: dict[str, Counts] = field(default_factory=dict)  # the scoring counters by the model version that made the scored list
     learned: list[Increments] = field(default_factory=list)  # what the applied clicks teach the item neighbours
 
     @property
@@ -77,14 +81,15 @@ class Outcome:
 
 def parse_batch(records: Sequence[Record], max_click_bytes: int, dlq_max_bytes: int) -> Parsed:
     """Valid clicks, and a dead letter for every record that is not one."""
-    clicks, dead = [], []
+    out = Parsed([], [])
     for position, record in enumerate(records):
         parsed = parse(record.value, record.partition, record.offset, record.timestamp_ms, max_click_bytes, record.key, record.incarnation)
         if isinstance(parsed, Rejected):
-            dead.append(dead_letter(parsed, dlq_max_bytes))
+            out.dead_letters.append(dead_letter(parsed, dlq_max_bytes))
+            out.reasons[parsed.code] += 1
         else:
-            clicks.append((position, parsed))
-    return Parsed(clicks, dead)
+            out.clicks.append((position, parsed))
+    return out
 
 
 def apply_clicks(clicks: Sequence[tuple[int, Click]], items: Sequence[int], states: Mapping[str, SessionState | None],
@@ -96,10 +101,12 @@ def apply_clicks(clicks: Sequence[tuple[int, Click]], items: Sequence[int], stat
     current = dict(states)
     outcome = Outcome([])
     for wave in _waves(clicks, items):
-        rows = _rows(wave, current, rules.session_timeout, outcome.counts)
+        rows = _rows(wave, current, rules.session_timeout, outcome)
         if rows:
             outcome.served += _step(rows, current, engine, rules.history_len, outcome)
     outcome.served.sort(key=lambda served: served.position)
+    for scored in outcome.scored.values():
+        outcome.counts.add(scored)
     return outcome
 
 
@@ -160,14 +167,18 @@ def _waves(clicks: Sequence[tuple[int, Click]], items: Sequence[int]) -> list[li
     return waves
 
 
-def _rows(wave: list[tuple[int, Click, int]], states: Mapping[str, SessionState | None], timeout: float, counts: Counts) -> list[_Row]:
+def _rows(wave: list[tuple[int, Click, int]], states: Mapping[str, SessionState | None], timeout: float, outcome: Outcome) -> list[_Row]:
     rows = []
     for position, click, item in wave:
         state = states[click.session_id]
         if state is not None and state.already_applied(click.partition, click.incarnation, click.offset):
-            counts.duplicates += 1
+            outcome.counts.duplicates += 1
             continue
-        counts.score(state.recs.tolist() if state is not None else None, item)
+        if state is not None:
+            scored = outcome.scored.get(state.version)
+            if scored is None:
+                scored = outcome.scored[state.version] = Counts()
+            scored.score(state.recs.tolist(), item)
         fresh = state is None or (timeout > 0 and click.ts - state.ts > timeout)
         rows.append(_Row(position, click, item, state, fresh))
     return rows

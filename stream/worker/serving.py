@@ -21,6 +21,7 @@ from sessionrec.replay.kafka.clients import start_admin, start_producer
 from sessionrec.replay.kafka.sender import BatchSender
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
+from sessionrec.stream.watch.prometheus import WorkerMetrics
 from sessionrec.stream.worker.batch import Applier, BatchLine
 from sessionrec.stream.worker.inference import Engine, pick_device
 from sessionrec.stream.worker.learner import NeighbourLearner
@@ -57,9 +58,10 @@ async def seed_registry(settings: Settings, store: RedisStore) -> str:
 
 
 class Serving(mode.Service):
-    def __init__(self, settings: Settings, **kwargs) -> None:  # noqa: ANN003 - mode.Service options
+    def __init__(self, settings: Settings, metrics: WorkerMetrics, **kwargs) -> None:  # noqa: ANN003 - mode.Service options
         super().__init__(**kwargs)
         self.settings = settings
+        self.metrics = metrics  # this worker's Prometheus metrics
         self.device = pick_device(settings.device)
         torch.set_num_threads(settings.torch_threads)
         self.engine: Engine | None = None
@@ -80,7 +82,7 @@ class Serving(mode.Service):
             await self.add_runtime_dependency(self.learner)
         self.producer = await start_producer(s, linger_ms=0)
         recs, dlq = await BatchSender.create(self.producer, s.recs_topic), await BatchSender.create(self.producer, s.dlq_topic)
-        self.line = BatchLine(Applier(s, self.store, recover=self.recover), recs, dlq)
+        self.line = BatchLine(Applier(s, self.store, recover=self.recover), recs, dlq, self.metrics)
         self._ready.set()
         log.info("serving model %s on %s", self.engine.version, self.device)
 
