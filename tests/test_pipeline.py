@@ -89,6 +89,7 @@ def test_exactly_one_recommendation_per_click(run):
     for got in reader.received.values():
         rec = got.rec
         assert len(rec["item_ids"]) == 20 and len(set(rec["item_ids"])) == 20
+        assert all(isinstance(item, str) for item in rec["item_ids"])  # one type, though every id of this shop is a number
         assert rec["model_version"].startswith("v")
 
 
@@ -97,7 +98,7 @@ def test_recommendations_answer_their_click(run):
     by_position = {(m.partition, m.offset): json.loads(m.value) for m in click_records if m.key != b"x"}
     for key, got in reader.received.items():
         click = by_position[key]
-        assert (got.rec["session_id"], got.rec["ts"], str(got.rec["item_id"])) == (click["session_id"], click["ts"], str(click["item_id"]))
+        assert (got.rec["session_id"], got.rec["ts"], got.rec["item_id"]) == (click["session_id"], click["ts"], str(click["item_id"]))
 
 
 def test_online_counters_equal_a_recount_from_the_topics(run):
@@ -105,8 +106,8 @@ def test_online_counters_equal_a_recount_from_the_topics(run):
     recs = sorted((r.rec for r in reader.received.values()), key=lambda r: (r["partition"], r["offset"]))
     previous, expected = {}, Counts()
     for rec in recs:  # a session lives in one partition, so offset order is its click order
-        expected.score(previous.get(rec["session_id"]), str(rec["item_id"]))
-        previous[rec["session_id"]] = [str(i) for i in rec["item_ids"]]
+        expected.score(previous.get(rec["session_id"]), rec["item_id"])
+        previous[rec["session_id"]] = rec["item_ids"]
     assert total.clicks == CLICKS
     assert (total.scored, total.hit1, total.hit5, total.hit20, total.rr20) == (expected.scored, expected.hit1, expected.hit5, expected.hit20, expected.rr20)
     assert expected.scored > 0

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from sessionrec.replay.kafka.wire import wire_item
 from sessionrec.stream.redis.keys import Keys
 
 # KEYS: index hash, items list. ARGV: raw ids. Returns their indices, adding unseen ones.
@@ -42,7 +41,6 @@ class SharedVocabulary:
         self._assign = redis.register_script(_ASSIGN)
         self._index: dict[str, int] = {}
         self._items: dict[int, str] = {}
-        self._wire: dict[int, int | str] = {}
 
     async def seed(self, items: Sequence[str], chunk: int = 5000) -> None:
         """Make ``items`` the vocabulary's first entries; fine if they already are."""
@@ -66,6 +64,7 @@ class SharedVocabulary:
         return [self._index[r] for r in raws]
 
     async def items(self, indices: Sequence[int]) -> list[str]:
+        """The raw ids (text) of ``indices``: what every message and answer names items by."""
         missing = sorted({i for i in indices if i not in self._items})
         if missing:
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -77,14 +76,6 @@ class SharedVocabulary:
                 self._items[index] = raw
                 self._index[raw] = index
         return [self._items[i] for i in indices]
-
-    async def wire_items(self, indices: Sequence[int]) -> dict[int, int | str]:
-        """Raw ids in their wire form (int when the id is an integer), cached: output is built from these."""
-        missing = [i for i in indices if i not in self._wire]
-        if missing:
-            for index, raw in zip(missing, await self.items(missing)):
-                self._wire[index] = wire_item(raw)
-        return {i: self._wire[i] for i in indices}
 
     async def size(self) -> int:
         return int(await self.redis.llen(self.keys.vocab_items))

@@ -112,10 +112,11 @@ class Applier:
             log.warning("%d stored session state(s) could not be read (first: %r); those sessions start fresh", len(loaded.unreadable), loaded.unreadable[0])
         outcome = apply_clicks(parsed.clicks, items, states, engine, self._serving_rules(engine))
         outcome.counts.dead_letters, outcome.counts.unreadable = len(parsed.dead_letters), len(loaded.unreadable)
-        wire = await self.store.vocab.wire_items(shown_items(outcome.served))
+        shown = shown_items(outcome.served)
+        names = dict(zip(shown, await self.store.vocab.items(shown)))
         self.unwritten.update(outcome.changed)
         lesson = outcome.increments.to_bytes() if self.settings.learn_online and outcome.learned else b""
-        return Computed(outcome, encode(outcome.served, wire, time.time()), parsed.dead_letters, self.store.commit.next_number(), lesson)
+        return Computed(outcome, encode(outcome.served, names, time.time()), parsed.dead_letters, self.store.commit.next_number(), lesson)
 
     def _serving_rules(self, engine: Engine) -> ServingConfig:
         """The engine's serving rules with the worker's overrides, worked out once per model version."""

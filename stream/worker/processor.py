@@ -96,14 +96,18 @@ def apply_clicks(clicks: Sequence[tuple[int, Click]], items: Sequence[int], stat
     return outcome
 
 
-def encode(served: Sequence[Served], wire: Mapping[int, int | str], now: float) -> list[tuple[bytes, bytes]]:
-    """One recommendation per applied click, in the contract's JSON; ``wire`` maps indices to wire item ids."""
+def encode(served: Sequence[Served], names: Mapping[int, str], now: float) -> list[tuple[bytes, bytes]]:
+    """One recommendation per applied click, in the contract's JSON; ``names`` maps indices to raw item ids.
+
+    Item ids go out as text, always (the raw id, as the vocabulary keeps it): a
+    consumer never sees one item as ``42`` here and ``"42"`` there.
+    """
     return [
         (s.click.session_id.encode(), orjson.dumps({
             "session_id": s.click.session_id,
             "ts": s.click.ts,
-            "item_id": wire[int(s.state.history[-1])],  # the click answered: lets consumers (the trainer) learn from what was served
-            "item_ids": [wire[i] for i in s.state.recs.tolist()],
+            "item_id": names[int(s.state.history[-1])],  # the click answered: lets consumers (the trainer) learn from what was served
+            "item_ids": [names[i] for i in s.state.recs.tolist()],
             "model_version": s.state.version,
             "partition": s.click.partition,
             "offset": s.click.offset,
@@ -115,7 +119,7 @@ def encode(served: Sequence[Served], wire: Mapping[int, int | str], now: float) 
 
 
 def shown_items(served: Sequence[Served]) -> list[int]:
-    """Every item index the recommendations of ``served`` name: what ``encode`` needs in wire form."""
+    """Every item index the recommendations of ``served`` name: what ``encode`` needs named."""
     if not served:
         return []
     return np.unique(np.concatenate([np.stack([s.state.recs for s in served]).ravel(), [s.state.history[-1] for s in served]])).tolist()
