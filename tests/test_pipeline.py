@@ -19,6 +19,7 @@ from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
 from sessionrec.stream.settings import Settings
+from tests.contracts import assert_valid
 
 CLICKS = 400
 BAD = [b"not json", b'{"session_id": "x", "ts": 1}', b'{"session_id": "x", "item_id": [1], "ts": 1}']
@@ -119,3 +120,10 @@ def test_malformed_clicks_land_in_the_dead_letter_topic(run):
     assert len(letters) == len(BAD) and total.dead_letters == len(BAD)
     assert {letter["payload"] for letter in letters} == {b.decode() for b in BAD}
     assert all(letter["reason"] for letter in letters)
+
+
+def test_every_message_of_the_run_follows_its_schema(run):
+    settings, clicks, summary, reader, total, dead, click_records = run
+    assert assert_valid("click", (json.loads(m.value) for m in click_records if m.key != b"x")) == CLICKS  # the replay's
+    assert assert_valid("recommendation", (r.rec for r in reader.received.values())) == CLICKS
+    assert assert_valid("dead_letter", (json.loads(m.value) for m in dead)) == len(BAD)

@@ -20,6 +20,7 @@ from sessionrec.replay.pacing import Pacing, bursts, parse_speed
 from sessionrec.replay.replayer import ReplaySummary, replay
 from sessionrec.replay.source import encode, frame_records, load_stream
 from sessionrec.stream.local.servers import free_port
+from tests.contracts import assert_valid
 
 TEST_CSV = data_dir() / "ecommerce" / "test_data.csv"
 
@@ -189,6 +190,7 @@ def check_stream(frame: pd.DataFrame, by_partition: dict[int, list[Any]]) -> Non
     for partition, messages in by_partition.items():
         for message in messages:
             click = json.loads(message.value)
+            assert_valid("click", [click])
             assert set(click) == {"session_id", "item_id", "ts"}
             assert isinstance(click["session_id"], str) and isinstance(click["ts"], float)
             assert isinstance(click["item_id"], int | str) and not isinstance(click["item_id"], bool)
@@ -217,7 +219,9 @@ def test_replay_click_dicts_from_a_generator(kafka_bootstrap: str, topic_name: s
     summary = asyncio.run(replay(clicks, topic=topic_name, kafka=KafkaConnection(kafka_bootstrap=kafka_bootstrap), pacing=Pacing(rate=5000), progress=False))
     assert (summary.clicks, summary.sessions) == (120, 7)
     by_partition = asyncio.run(consume_all(kafka_bootstrap, topic_name, 120))
-    items = sorted((json.loads(m.value)["item_id"] for ms in by_partition.values() for m in ms), key=str)
+    sent = [json.loads(m.value) for ms in by_partition.values() for m in ms]
+    assert assert_valid("click", sent) == 120
+    items = sorted((click["item_id"] for click in sent), key=str)
     assert items == sorted((n if n % 2 else f"i{n}" for n in range(120)), key=str)
 
 
