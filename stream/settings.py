@@ -21,6 +21,8 @@ from sessionrec.replay.kafka.connection import KafkaConnection
 PREFIX = "SESSIONREC_"
 OTHER_VARIABLES = {"SESSIONREC_DATA"}  # read elsewhere (model.data), not settings
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 log = logging.getLogger(__name__)
 
 
@@ -64,6 +66,9 @@ class Settings(KafkaConnection):
     learn_feed_len: int = 5000  # committed batches' lessons (~30 kB each) kept in Redis for workers that start later
     web_port: int = 6066  # Faust's web server (metrics, dashboard); 0 = none
     web_bind: str = "127.0.0.1"
+    # logging of the long-running commands (worker, trainer, API)
+    log_level: str | None = None  # debug, info, warning or error [the command's own: warning for the worker, info otherwise]
+    log_format: str = "text"  # text, or json: one JSON object per line
     # trainer: a cycle is due when any of its cadences has passed (0 turns one off) and enough new clicks arrived
     trainer_interval_s: float = 60.0  # wall-clock seconds between cycles
     trainer_every_clicks: int = 0  # answered clicks between cycles: a replay at any speed learns alike
@@ -100,6 +105,10 @@ class Settings(KafkaConnection):
             problems.append(f"history_len must be at least 1 (got {self.history_len})")
         if self.session_timeout_s is not None and self.session_timeout_s < 0:
             problems.append(f"session_timeout_s must be >= 0 (got {self.session_timeout_s})")
+        if self.log_level is not None and self.log_level not in LOG_LEVELS:
+            problems.append(f"log_level must be one of {', '.join(LOG_LEVELS)} (got {self.log_level!r})")
+        if self.log_format not in LOG_FORMATS:
+            problems.append(f"log_format must be text or json (got {self.log_format!r})")
         if not 0.0 < self.trainer_holdout < 1.0:
             problems.append(f"trainer_holdout must lie between 0 and 1 (got {self.trainer_holdout})")
         if urlsplit(self.redis_url).scheme not in REDIS_SCHEMES:

@@ -41,7 +41,7 @@ def run(kafka_bootstrap, redis_url, small_model):
     settings = Settings(
         kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, redis_prefix=f"e2e-{tag}", app_id=f"e2e-{tag}",
         clicks_topic=f"clicks-{tag}", recs_topic=f"recs-{tag}", dlq_topic=f"dlq-{tag}", model_dir=str(small_model),
-        web_port=0, batch_size=64, top_k=20,
+        web_port=0, batch_size=64, top_k=20, log_format="json", log_level="info",
     )
     clicks = load_stream(data_dir() / "ecommerce" / "test_data.csv", limit=CLICKS)
 
@@ -63,7 +63,8 @@ def run(kafka_bootstrap, redis_url, small_model):
         redis = Redis.from_url(redis_url)
         total = await OnlineMetrics(redis, Keys(settings.redis_prefix), 10).total()
         await redis.aclose()
-        return summary, reader, total, await read_topic(settings, settings.dlq_topic), await read_topic(settings, settings.clicks_topic)
+        dead, click_records = await read_topic(settings, settings.dlq_topic), await read_topic(settings, settings.clicks_topic)
+        return summary, reader, total, dead, click_records, worker.log_path.read_text()
 
     return settings, clicks, *asyncio.run(go())
 
@@ -83,7 +84,7 @@ async def read_topic(settings, topic):
 
 
 def test_exactly_one_recommendation_per_click(run):
-    settings, clicks, summary, reader, total, dead, click_records = run
+    settings, clicks, summary, reader, total, dead, click_records, worker_log = run
     good = {(m.partition, m.offset) for m in click_records if m.key != b"x"}
     assert summary.clicks == CLICKS and len(good) == CLICKS
     assert set(reader.received) == good
@@ -95,7 +96,7 @@ def test_exactly_one_recommendation_per_click(run):
 
 
 def test_recommendations_answer_their_click(run):
-    settings, clicks, summary, reader, total, dead, click_records = run
+    settings, clicks, summary, reader, total, dead, click_records, worker_log = run
     by_position = {(m.partition, m.offset): json.loads(m.value) for m in click_records if m.key != b"x"}
     for key, got in reader.received.items():
         click = by_position[key]
@@ -103,7 +104,7 @@ def test_recommendations_answer_their_click(run):
 
 
 def test_online_counters_equal_a_recount_from_the_topics(run):
-    settings, clicks, summary, reader, total, dead, click_records = run
+    settings, clicks, summary, reader, total, dead, click_records, worker_log = run
     recs = sorted((r.rec for r in reader.received.values()), key=lambda r: (r["partition"], r["offset"]))
     previous, expected = {}, Counts()
     for rec in recs:  # a session lives in one partition, so offset order is its click order
@@ -115,7 +116,7 @@ def test_online_counters_equal_a_recount_from_the_topics(run):
 
 
 def test_malformed_clicks_land_in_the_dead_letter_topic(run):
-    settings, clicks, summary, reader, total, dead, click_records = run
+    settings, clicks, summary, reader, total, dead, click_records, worker_log = run
     letters = [json.loads(m.value) for m in dead]
     assert len(letters) == len(BAD) and total.dead_letters == len(BAD)
     assert {letter["payload"] for letter in letters} == {b.decode() for b in BAD}
@@ -123,7 +124,14 @@ def test_malformed_clicks_land_in_the_dead_letter_topic(run):
 
 
 def test_every_message_of_the_run_follows_its_schema(run):
-    settings, clicks, summary, reader, total, dead, click_records = run
+    settings, clicks, summary, reader, total, dead, click_records, worker_log = run
     assert assert_valid("click", (json.loads(m.value) for m in click_records if m.key != b"x")) == CLICKS  # the replay's
     assert assert_valid("recommendation", (r.rec for r in reader.received.values())) == CLICKS
     assert assert_valid("dead_letter", (json.loads(m.value) for m in dead)) == len(BAD)
+
+
+def test_the_worker_logs_json_lines(run):
+    settings, clicks, summary, reader, total, dead, click_records, worker_log = run
+    lines = [json.loads(line) for line in worker_log.splitlines() if line.strip()]
+    assert any(line["message"].startswith("serving model v") and line["logger"] == "sessionrec.stream.worker.serving" for line in lines)
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from sessionrec.model.formats import FORMATS, TIME_FORMATS, Columns, columns_for
-from sessionrec.stream.settings import PREFIX, Settings
+from sessionrec.stream.settings import LOG_FORMATS, LOG_LEVELS, PREFIX, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,6 +28,23 @@ def with_connection(func: F) -> F:
     for option in reversed(_CONNECTION):
         func = option(func)
     return func
+
+
+def with_logging(default_level: str) -> Callable[[F], F]:
+    """--loglevel and --log-format for a long-running command whose own level is ``default_level``, passed on as settings overrides."""
+    options = [
+        click.option("--loglevel", "log_level", type=click.Choice(LOG_LEVELS), default=None,
+                     help=f"Least severe log level shown [default: $SESSIONREC_LOG_LEVEL or {default_level}]."),
+        click.option("--log-format", "log_format", type=click.Choice(LOG_FORMATS), default=None,
+                     help="text for a terminal, json for one JSON object per line (stderr) [default: $SESSIONREC_LOG_FORMAT or text]."),
+    ]
+
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
 
 
 def servers_given(kafka_bootstrap: str | None, redis_url: str | None) -> tuple[str | None, str | None]:
