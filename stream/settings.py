@@ -66,6 +66,7 @@ class Settings(KafkaConnection):
     learn_feed_len: int = 5000  # committed batches' lessons (~30 kB each) kept in Redis for workers that start later
     web_port: int = 6066  # Faust's web server (metrics, dashboard); 0 = none
     web_bind: str = "127.0.0.1"
+    servers_file: str = "runs/local-servers.json"  # where `sessionrec up` records the servers it started, for `sessionrec down`
     # logging of the long-running commands (worker, trainer, API)
     log_level: str | None = None  # debug, info, warning or error [the command's own: warning for the worker, info otherwise]
     log_format: str = "text"  # text, or json: one JSON object per line

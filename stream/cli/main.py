@@ -16,6 +16,8 @@ from sessionrec.model.errors import DataError
 from sessionrec.stream.settings import SettingsError
 
 COMMANDS = {  # name -> "module:function" under sessionrec.stream.cli
+    "up": "local:up",
+    "down": "local:down",
     "split": "offline:split",
     "train": "offline:train",
     "evaluate": "offline:evaluate",
