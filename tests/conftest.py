@@ -1,8 +1,8 @@
 """Shared pytest fixtures.
 
 Sections: real servers (one Tansu and one Redis for the whole run, started
-on free loopback ports by stream/services.py, stopped at the end), then
-per-test names. Add new fixtures under a section of their own.
+on free loopback ports by stream/local/servers.py, stopped at the end), a
+small model, then per-test names. Add new fixtures under a section of their own.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,24 @@ def redis_url() -> Iterator[str]:
         yield service.url
     finally:
         service.stop()
+
+
+# --- a model to serve ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint folder: GRU4Rec with 16 units, one epoch on the electronics shop's training clicks (seconds)."""
+    from sessionrec.model import checkpoint
+    from sessionrec.model.config import PRESETS
+    from sessionrec.model.protocol import load_split
+    from sessionrec.model.workflow import train_checkpoint
+
+    config = PRESETS["official"].updated(layers=[16], n_sample=64, epochs=1, history_weight=0.3)
+    ckpt, _ = train_checkpoint(config, load_split(), progress=False)
+    folder = tmp_path_factory.mktemp("model")
+    checkpoint.save(ckpt, folder)
+    return folder
 
 
 # --- per-test names ---------------------------------------------------------------------------

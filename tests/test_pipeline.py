@@ -8,11 +8,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
 
-from sessionrec.model import checkpoint
-from sessionrec.model.config import PRESETS
 from sessionrec.model.data import data_dir
-from sessionrec.model.protocol import load_split
-from sessionrec.model.workflow import train_checkpoint
 from sessionrec.replay.replayer import replay
 from sessionrec.replay.source import load_stream
 from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
@@ -23,15 +19,6 @@ from tests.contracts import assert_valid
 
 CLICKS = 400
 BAD = [b"not json", b'{"session_id": "x", "ts": 1}', b'{"session_id": "x", "item_id": [1], "ts": 1}']
-
-
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    config = PRESETS["official"].updated(layers=[16], n_sample=64, epochs=1, history_weight=0.3)
-    ckpt, _ = train_checkpoint(config, load_split(), progress=False)
-    folder = tmp_path_factory.mktemp("model")
-    checkpoint.save(ckpt, folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

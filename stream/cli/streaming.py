@@ -147,7 +147,7 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, l
     from sessionrec.model.report import console
     from sessionrec.model.workflow import ensure_checkpoint
     from sessionrec.replay.pacing import Pacing
-    from sessionrec.stream.local.demo import run_demo, summary_table
+    from sessionrec.stream.local.demo import run_demo, summary_table, watch_lines
     from sessionrec.stream.local.servers import local_services
 
     csv = csv or data_dir() / "ecommerce" / "test_data.csv"
@@ -162,6 +162,8 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, l
         )
         ensure_checkpoint(settings.model_dir)
         console.print(f"Kafka {bootstrap}, Redis {settings.redis_shown}, model {settings.model_dir}; replaying {csv}")
+        for line in watch_lines(settings):
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
         result = asyncio.run(run_demo(settings, csv, columns, Pacing(speed=speed_factor), limit, workers, trainer))
     console.print()
     console.print(summary_table(result))

@@ -101,6 +101,15 @@ async def run_demo(settings: Settings, csv: Path, columns: Columns, pacing: Paci
     return DemoResult(len(frame), len(reader.received), time.monotonic() - started, online, offline, serving, versions)
 
 
+def watch_lines(settings: Settings) -> list[str]:
+    """Where a demo's messages and keys live, and the commands that watch them from another shell while it runs."""
+    return [
+        f"topics {settings.clicks_topic}, {settings.recs_topic}, {settings.dlq_topic}; Redis key prefix {settings.redis_prefix}",
+        f"watch from another shell: sessionrec monitor --redis-url {settings.redis_shown} --redis-prefix {settings.redis_prefix}",
+        f"                          sessionrec tail --bootstrap {settings.kafka_bootstrap} --topic {settings.recs_topic}",
+    ]
+
+
 def progress_line(clicks: int, applied: int, received: int, seconds: float) -> str:
     return f"[bold]{applied:,}[/] of {clicks:,} clicks applied, {received:,} recommendations received, {seconds:.0f} s"
 
