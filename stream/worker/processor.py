@@ -194,7 +194,7 @@ def _step(rows: list[_Row], states: dict[str, SessionState | None], engine: Engi
     for i, row in enumerate(rows):
         c = row.click
         segment = 1 if row.fresh else min(row.state.segment + 1, int(kept[i]))
-        state = SessionState(engine.version, c.partition, c.offset, c.ts, new_hidden[i], matrix[i, length - kept[i] :], segment,
+        state = SessionState(engine.version, c.partition, c.offset, c.ts, c.timestamp_ms / 1000.0, new_hidden[i], matrix[i, length - kept[i] :], segment,
                              recs[i].astype(np.int32))
         states[c.session_id] = outcome.changed[c.session_id] = state
         served.append(Served(row.position, c, state))

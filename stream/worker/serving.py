@@ -1,22 +1,13 @@
-"""What a worker holds between micro-batches: connections, the model, and the registry watch.
-
-The model is swapped between micro-batches when the registry's pointer moves
-(DESIGN rule 4): the new engine is built off the event loop, then replaces
-the old one in a single assignment, so no click waits on a swap.
-"""
+"""What a worker holds between micro-batches: connections, the served model and its hot swap, the item-neighbour learner."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 import mode
 import torch
-from redis.exceptions import RedisError
 
-from sessionrec.model import checkpoint
-from sessionrec.model.neighbours import NeighbourTable
 from sessionrec.replay.kafka.clients import start_admin, start_producer
 from sessionrec.replay.kafka.sender import BatchSender
 from sessionrec.stream.redis.store import RedisStore
@@ -24,6 +15,7 @@ from sessionrec.stream.settings import Settings
 from sessionrec.stream.worker.batch import Applier, BatchLine
 from sessionrec.stream.worker.inference import Engine, pick_device
 from sessionrec.stream.worker.learner import NeighbourLearner
+from sessionrec.stream.worker.served import ServedModel, seed_registry
 
 log = logging.getLogger(__name__)
 
@@ -44,42 +36,36 @@ async def preflight(settings: Settings) -> None:
     await admin.close()
 
 
-async def seed_registry(settings: Settings, store: RedisStore) -> str:
-    """The current model version; the checkpoint in ``settings.model_dir`` becomes it when none is."""
-    current = await store.registry.current()
-    if current is None:
-        ckpt = checkpoint.load(Path(settings.model_dir))
-        await store.vocab.seed(ckpt.vocab.items[: ckpt.net.n_items])
-        current = await store.registry.seed(*checkpoint.to_bytes(ckpt))
-    return current
-
-
 class Serving(mode.Service):
     def __init__(self, settings: Settings, **kwargs) -> None:  # noqa: ANN003 - mode.Service options
         super().__init__(**kwargs)
         self.settings = settings
         self.device = pick_device(settings.device)
         torch.set_num_threads(settings.torch_threads)
-        self.engine: Engine | None = None
+        self.model: ServedModel | None = None
         self.line: BatchLine | None = None
-        self.neighbours: NeighbourTable | None = None  # the live item neighbours: every engine reads them, the learner writes them
         self._ready = asyncio.Event()  # the agent and the ingress may start before this service has
+
+    @property
+    def engine(self) -> Engine | None:
+        """The model served now: read it afresh for every micro-batch."""
+        return self.model.engine if self.model is not None else None
 
     async def on_start(self) -> None:
         s = self.settings
         self.store = await RedisStore.open(s)
-        self.engine = await self._load(await seed_registry(s, self.store))
-        self.neighbours = self.engine.neighbours  # seeded with what the model was trained with
-        if self.neighbours is not None and s.learn_online:
-            learner = NeighbourLearner(self.neighbours, self.store.feed)
+        self.model = ServedModel(s, self.store, self.device)
+        engine = await self.model.start()
+        if self.model.neighbours is not None and s.learn_online:
+            learner = NeighbourLearner(self.model.neighbours, self.store.feed)
             while await learner.catch_up(block_ms=None):  # what earlier batches taught, before the first click
                 pass
-            await self.add_runtime_dependency(learner)
+            self.add_future(learner.follow())
         self.producer = await start_producer(s, linger_ms=0)
         recs, dlq = await BatchSender.create(self.producer, s.recs_topic), await BatchSender.create(self.producer, s.dlq_topic)
         self.line = BatchLine(Applier(s, self.store), recs, dlq)
         self._ready.set()
-        log.info("serving model %s on %s", self.engine.version, self.device)
+        log.info("serving model %s on %s", engine.version, self.device)
 
     async def on_stop(self) -> None:
         if self._ready.is_set():  # a start that failed half-way has nothing of this to stop
@@ -93,18 +79,7 @@ class Serving(mode.Service):
         assert self.line is not None
         return self.line
 
-    async def _load(self, version: str) -> Engine:
-        blob, meta = await self.store.registry.load(version)
-        return await asyncio.to_thread(Engine, blob, meta, self.device, self.settings.top_k, self.neighbours)
-
     @mode.Service.timer(1.0)
     async def _follow_registry(self) -> None:
-        if self.engine is None:
-            return
-        try:
-            version = await self.store.registry.current()
-            if version and version != self.engine.version:
-                self.engine = await self._load(version)
-                log.info("now serving model %s", version)
-        except (RedisError, LookupError) as exc:
-            log.warning("model registry check failed, keeping %s: %s", self.engine.version, exc)
+        if self.model is not None:
+            await self.model.refresh()

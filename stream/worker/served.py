@@ -1,0 +1,66 @@
+"""The served model: the registry's current version as an Engine, kept current (DESIGN rule 4).
+
+Workers and the API serve through it. The registry is seeded from the
+checkpoint in ``model_dir`` when it is empty; a newly promoted version is
+built off the event loop, then replaces the old engine in one assignment,
+so nothing waits on a swap. Every engine reads the same live item
+neighbours (``neighbours``), which outlive model versions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import torch
+from redis.exceptions import RedisError
+
+from sessionrec.model import checkpoint
+from sessionrec.model.neighbours import NeighbourTable
+from sessionrec.stream.redis.store import RedisStore
+from sessionrec.stream.settings import Settings
+from sessionrec.stream.worker.inference import Engine
+
+log = logging.getLogger(__name__)
+
+
+async def seed_registry(settings: Settings, store: RedisStore) -> str:
+    """The current model version; the checkpoint in ``settings.model_dir`` becomes it when none is."""
+    current = await store.registry.current()
+    if current is None:
+        ckpt = checkpoint.load(Path(settings.model_dir))
+        await store.vocab.seed(ckpt.vocab.items[: ckpt.net.n_items])
+        current = await store.registry.seed(*checkpoint.to_bytes(ckpt))
+    return current
+
+
+class ServedModel:
+    def __init__(self, settings: Settings, store: RedisStore, device: torch.device) -> None:
+        self.settings = settings
+        self.store = store
+        self.device = device
+        self.engine: Engine | None = None
+        self.neighbours: NeighbourTable | None = None  # the live item neighbours: every engine reads them, a learner writes them
+
+    async def start(self) -> Engine:
+        """The current model (seeding the registry if it is empty); its trained neighbours become the live table."""
+        self.engine = await self._load(await seed_registry(self.settings, self.store))
+        self.neighbours = self.engine.neighbours
+        return self.engine
+
+    async def refresh(self) -> None:
+        """Serve the registry's current version if it moved; a failed check keeps the one served (and says so)."""
+        if self.engine is None:
+            return
+        try:
+            version = await self.store.registry.current()
+            if version and version != self.engine.version:
+                self.engine = await self._load(version)
+                log.info("now serving model %s", version)
+        except (RedisError, LookupError) as exc:
+            log.warning("model registry check failed, keeping %s: %s", self.engine.version, exc)
+
+    async def _load(self, version: str) -> Engine:
+        blob, meta = await self.store.registry.load(version)
+        return await asyncio.to_thread(Engine, blob, meta, self.device, self.settings.top_k, self.neighbours)
