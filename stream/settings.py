@@ -66,6 +66,10 @@ class Settings(KafkaConnection):
     learn_feed_len: int = 5000  # committed batches' lessons (~30 kB each) kept in Redis for workers that start later
     web_port: int = 6066  # Faust's web server (metrics, dashboard); 0 = none
     web_bind: str = "127.0.0.1"
+    # the request/response API (sessionrec api)
+    api_bind: str = "127.0.0.1"
+    api_port: int = 8000
+    api_batch_size: int = 64  # POST /recommend lists computed in one engine call, at most
     servers_file: str = "runs/local-servers.json"  # where `sessionrec up` records the servers it started, for `sessionrec down`
     # logging of the long-running commands (worker, trainer, API)
     log_level: str | None = None  # debug, info, warning or error [the command's own: warning for the worker, info otherwise]
@@ -100,12 +104,14 @@ class Settings(KafkaConnection):
     def __post_init__(self) -> None:
         problems = self.connection_problems()
         at_least_one = ("batch_size", "top_k", "partitions", "metrics_bucket_s", "state_ttl_s", "trainer_window", "trainer_session_clicks",
-                        "trainer_epochs", "dlq_max_bytes", "max_click_bytes", "neighbour_items", "learn_feed_len")
+                        "trainer_epochs", "dlq_max_bytes", "max_click_bytes", "neighbour_items", "learn_feed_len", "api_batch_size")
         problems += [f"{name} must be at least 1 (got {getattr(self, name)})" for name in at_least_one if getattr(self, name) < 1]
         if self.history_len is not None and self.history_len < 1:
             problems.append(f"history_len must be at least 1 (got {self.history_len})")
         if self.session_timeout_s is not None and self.session_timeout_s < 0:
             problems.append(f"session_timeout_s must be >= 0 (got {self.session_timeout_s})")
+        if not 1 <= self.api_port <= 65535:
+            problems.append(f"api_port must be a TCP port, 1 to 65535 (got {self.api_port})")
         if self.log_level is not None and self.log_level not in LOG_LEVELS:
             problems.append(f"log_level must be one of {', '.join(LOG_LEVELS)} (got {self.log_level!r})")
         if self.log_format not in LOG_FORMATS:

@@ -24,6 +24,7 @@ COMMANDS = {  # name -> "module:function" under sessionrec.stream.cli
     "replay": "streaming:replay",
     "worker": "streaming:worker",
     "trainer": "streaming:trainer",
+    "api": "api:api",
     "demo": "streaming:demo",
     "monitor": "watching:monitor",
     "tail": "watching:tail",

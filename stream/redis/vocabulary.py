@@ -63,6 +63,16 @@ class SharedVocabulary:
                 self._items[int(index)] = raw
         return [self._index[r] for r in raws]
 
+    async def known(self, raws: Sequence[str]) -> list[int | None]:
+        """The indices of ``raws`` where they have one (None where not), assigning none: for readers that must not grow the vocabulary."""
+        missing = list(dict.fromkeys(r for r in raws if r not in self._index))
+        if missing:
+            for raw, index in zip(missing, await self.redis.hmget(self.keys.vocab_index, missing)):
+                if index is not None:
+                    self._index[raw] = int(index)
+                    self._items[int(index)] = raw
+        return [self._index.get(r) for r in raws]
+
     async def items(self, indices: Sequence[int]) -> list[str]:
         """The raw ids (text) of ``indices``: what every message and answer names items by."""
         missing = sorted({i for i in indices if i not in self._items})

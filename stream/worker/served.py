@@ -4,7 +4,8 @@ Workers and the API serve through it. The registry is seeded from the
 checkpoint in ``model_dir`` when it is empty; a newly promoted version is
 built off the event loop, then replaces the old engine in one assignment,
 so nothing waits on a swap. Every engine reads the same live item
-neighbours (``neighbours``), which outlive model versions.
+neighbours (``neighbours``), which outlive model versions; with
+``learn_online`` they learn every lesson of the learning feed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from sessionrec.model import checkpoint
 from sessionrec.model.neighbours import NeighbourTable
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
-from sessionrec.stream.worker.inference import Engine
+from sessionrec.stream.worker.inference import Engine, pick_device
+from sessionrec.stream.worker.learner import NeighbourLearner
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +37,47 @@ async def seed_registry(settings: Settings, store: RedisStore) -> str:
     return current
 
 
+async def check_model(settings: Settings) -> None:
+    """The device, Redis and a model to serve (the registry's, or the checkpoint that seeds it), before a server starts.
+
+    Raises SettingsError, ConnectionError or DataError: one line each, not a traceback.
+    """
+    pick_device(settings.device)
+    store = await RedisStore.open(settings)
+    try:
+        await seed_registry(settings, store)
+    finally:
+        await store.close()
+
+
 class ServedModel:
     def __init__(self, settings: Settings, store: RedisStore, device: torch.device) -> None:
         self.settings = settings
         self.store = store
         self.device = device
         self.engine: Engine | None = None
-        self.neighbours: NeighbourTable | None = None  # the live item neighbours: every engine reads them, a learner writes them
+        self.neighbours: NeighbourTable | None = None  # the live item neighbours: every engine reads them, the learner writes them
+        self.learner: NeighbourLearner | None = None
 
     async def start(self) -> Engine:
-        """The current model (seeding the registry if it is empty); its trained neighbours become the live table."""
+        """The current model (seeding the registry if it is empty); its trained neighbours, with what the feed has taught, become the live table."""
         self.engine = await self._load(await seed_registry(self.settings, self.store))
         self.neighbours = self.engine.neighbours
+        if self.neighbours is not None and self.settings.learn_online:
+            self.learner = NeighbourLearner(self.neighbours, self.store.feed)
+            while await self.learner.catch_up(block_ms=None):  # what earlier batches taught, before the first click
+                pass
         return self.engine
+
+    async def follow(self, interval_s: float = 1.0) -> None:
+        """Keep it current until cancelled: the registry checked every ``interval_s``, lessons learned as they arrive."""
+
+        async def registry() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                await self.refresh()
+
+        await asyncio.gather(registry(), *([self.learner.follow()] if self.learner is not None else []))
 
     async def refresh(self) -> None:
         """Serve the registry's current version if it moved; a failed check keeps the one served (and says so)."""

@@ -1,4 +1,4 @@
-"""What a worker holds between micro-batches: connections, the served model and its hot swap, the item-neighbour learner."""
+"""What a worker holds between micro-batches: connections, and the served model with its hot swap and live item neighbours."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.worker.batch import Applier, BatchLine
 from sessionrec.stream.worker.inference import Engine, pick_device
-from sessionrec.stream.worker.learner import NeighbourLearner
-from sessionrec.stream.worker.served import ServedModel, seed_registry
+from sessionrec.stream.worker.served import ServedModel, check_model
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +22,9 @@ log = logging.getLogger(__name__)
 async def preflight(settings: Settings) -> None:
     """Everything a worker needs, checked before Faust starts, so that a missing piece is one line, not a traceback.
 
-    The device, Redis, a model to serve (the registry's, or the checkpoint that
-    seeds it) and the broker; raises SettingsError, ConnectionError or DataError.
+    The model's needs (stream.worker.served.check_model) and the broker; raises SettingsError, ConnectionError or DataError.
     """
-    pick_device(settings.device)
-    store = await RedisStore.open(settings)
-    try:
-        await seed_registry(settings, store)
-    finally:
-        await store.close()
+    await check_model(settings)
     admin = await start_admin(settings)
     await admin.close()
 
@@ -56,11 +49,7 @@ class Serving(mode.Service):
         self.store = await RedisStore.open(s)
         self.model = ServedModel(s, self.store, self.device)
         engine = await self.model.start()
-        if self.model.neighbours is not None and s.learn_online:
-            learner = NeighbourLearner(self.model.neighbours, self.store.feed)
-            while await learner.catch_up(block_ms=None):  # what earlier batches taught, before the first click
-                pass
-            self.add_future(learner.follow())
+        self.add_future(self.model.follow())  # promotions and the learning feed
         self.producer = await start_producer(s, linger_ms=0)
         recs, dlq = await BatchSender.create(self.producer, s.recs_topic), await BatchSender.create(self.producer, s.dlq_topic)
         self.line = BatchLine(Applier(s, self.store), recs, dlq)
@@ -78,8 +67,3 @@ class Serving(mode.Service):
         await self._ready.wait()
         assert self.line is not None
         return self.line
-
-    @mode.Service.timer(1.0)
-    async def _follow_registry(self) -> None:
-        if self.model is not None:
-            await self.model.refresh()
