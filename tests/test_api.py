@@ -10,7 +10,6 @@ import time
 import uuid
 from collections import defaultdict
 
-import httpx
 import numpy as np
 import pytest
 from redis.asyncio import Redis
@@ -21,7 +20,7 @@ from sessionrec.replay.replayer import replay
 from sessionrec.replay.source import load_stream
 from sessionrec.stream.api.app import create_app
 from sessionrec.stream.api.client import ApiError, RecommenderClient
-from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
+from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess, wait_for_api
 from sessionrec.stream.local.servers import free_port
 from sessionrec.stream.redis.metrics import Counts
 from sessionrec.stream.redis.store import RedisStore
@@ -58,16 +57,7 @@ def served(kafka_bootstrap, redis_url, small_model):
     api = WorkerProcess(api_settings, name="api", command="api")
     client = RecommenderClient(f"http://127.0.0.1:{api_settings.api_port}")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            api.check()
-            try:
-                client.health()
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_for_api(api, f"http://127.0.0.1:{api_settings.api_port}")
         yield api_settings, clicks, recs, client, api
     finally:
         client.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from sessionrec.stream.cli.options import settings_from, with_logging
+from sessionrec.stream.cli.options import servers_given, settings_from, with_logging
 
 
 @click.command()
@@ -42,3 +44,45 @@ def api(print_openapi: bool, **overrides: object) -> None:
     setup_logging(settings, "info")
     asyncio.run(check_model(settings))
     uvicorn.run(app, host=settings.api_bind, port=settings.api_port, log_config=None, access_log=False, server_header=False)
+
+
+@click.command("api")
+@click.option("--redis-url", default=None, help="Redis URL [default: a local redis-server on a free port, stopped at the end].")
+@click.option("--model", "model_dir", default=None, help="Checkpoint to serve; trained first if missing [default: runs/model].")
+@click.option("--rate", type=click.FloatRange(min=1), default=1000.0, show_default=True, help="Requests per second, sent open-loop.")
+@click.option("--seconds", type=click.FloatRange(min=1), default=10.0, show_default=True, help="Measured seconds per endpoint, after the warm-up.")
+@click.option("--warmup", "warmup_s", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Seconds at the rate before measuring.")
+@click.option("--clicks", type=click.IntRange(min=100), default=5000, show_default=True,
+              help="Test clicks applied to session states first: the sessions GET reads and POST names.")
+@click.option("--connections", type=click.IntRange(min=1), default=32, show_default=True, help="Keep-alive connections of the load generator.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/api.json"), show_default=True, help="JSON file written in any case.")
+def bench_api(redis_url, model_dir, rate, seconds, warmup_s, clicks, connections, as_json, out) -> None:  # noqa: ANN001 - click passes the options
+    """Latency p50/p90/p99 of GET /sessions/{id}/recommendations and POST /recommend at a fixed rate.
+
+    Applies the first --clicks test clicks to session states (the worker's batch
+    path, no Kafka), starts `sessionrec api` as a process and drives each
+    endpoint from a load generator process at --rate requests/s. Needs only
+    Redis (a local one unless --redis-url).
+    """
+    import contextlib
+
+    from sessionrec.model.data import data_dir
+    from sessionrec.model.workflow import ensure_checkpoint
+    from sessionrec.replay.source import load_stream
+    from sessionrec.stream.local.api_bench import print_result, run_api_bench, write_json
+    from sessionrec.stream.local.servers import start_redis
+
+    settings = settings_from(model_dir=model_dir)
+    ensure_checkpoint(settings.model_dir)
+    frame = load_stream(data_dir() / "ecommerce" / "test_data.csv", limit=clicks)
+    _, redis_url = servers_given(None, redis_url)
+    with contextlib.ExitStack() as stack:
+        if redis_url is None:  # only Redis: the API reads no Kafka
+            redis = start_redis()
+            stack.callback(redis.stop)
+            redis_url = redis.url
+        result = run_api_bench(settings_from(model_dir=model_dir, redis_url=redis_url), frame, rate=rate, seconds=seconds, warmup_s=warmup_s,
+                               connections=connections)
+    write_json(result, out)
+    print_result(result, as_json)

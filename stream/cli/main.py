@@ -35,6 +35,7 @@ BENCH_COMMANDS = {
     "movielens": "offline:bench_movielens",
     "stream": "streaming:bench_stream",
     "inference": "streaming:bench_inference",
+    "api": "api:bench_api",
 }
 
 
