@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -178,3 +179,17 @@ def test_without_redis_the_api_ends_in_one_line() -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Redis" in done.stderr, done.stderr
 
+
+
+def test_the_load_generator_sends_what_it_was_asked_to(served) -> None:
+    """The bench's load generator (its own process): every request answered and counted, after the warm-up only."""
+    from sessionrec.stream.local.api_bench import load, summarise
+
+    settings, clicks, recs, client, api = served
+    requests = [["GET", f"/sessions/{quote(ODD, safe='')}/recommendations", None], ["POST", "/recommend", {"item_ids": [523117]}],
+                ["GET", "/sessions/no-such-session/recommendations", None]]
+    raw = load(settings.api_port, requests, rate=60, seconds=1, warmup_s=0.5, connections=2)
+    assert raw["sent"] == 60 and raw["errors"] == [] and len(raw["latency_s"]) == 60
+    assert sorted(set(raw["status"])) == [200, 404] and raw["status"].count(404) == 20  # round-robin from request 30 on
+    summary = summarise("mixed", 60, raw)
+    assert summary.requests == 60 and summary.errors == 20 and summary.p50_ms <= summary.p90_ms <= summary.p99_ms <= summary.max_ms
