@@ -70,6 +70,7 @@ class Settings(KafkaConnection):
     api_bind: str = "127.0.0.1"
     api_port: int = 8000
     api_batch_size: int = 64  # POST /recommend lists computed in one engine call, at most
+    api_workers: int = 1  # API processes sharing the port, each with its own model copy: one per core to spare
     servers_file: str = "runs/local-servers.json"  # where `sessionrec up` records the servers it started, for `sessionrec down`
     # logging of the long-running commands (worker, trainer, API)
     log_level: str | None = None  # debug, info, warning or error [the command's own: warning for the worker, info otherwise]
@@ -104,7 +105,8 @@ class Settings(KafkaConnection):
     def __post_init__(self) -> None:
         problems = self.connection_problems()
         at_least_one = ("batch_size", "top_k", "partitions", "metrics_bucket_s", "state_ttl_s", "trainer_window", "trainer_session_clicks",
-                        "trainer_epochs", "dlq_max_bytes", "max_click_bytes", "neighbour_items", "learn_feed_len", "api_batch_size")
+                        "trainer_epochs", "dlq_max_bytes", "max_click_bytes", "neighbour_items", "learn_feed_len", "api_batch_size",
+                        "api_workers")
         problems += [f"{name} must be at least 1 (got {getattr(self, name)})" for name in at_least_one if getattr(self, name) < 1]
         if self.history_len is not None and self.history_len < 1:
             problems.append(f"history_len must be at least 1 (got {self.history_len})")

@@ -54,7 +54,7 @@ def served(kafka_bootstrap, redis_url, small_model):
 
     recs = asyncio.run(stream())
     api_settings = Settings(redis_url=redis_url, redis_prefix=settings.redis_prefix, model_dir=str(small_model), api_port=free_port(),
-                            log_format="json", log_level="info")  # learning on: it follows the (empty) feed
+                            log_format="json", log_level="info", api_workers=2)  # two processes; learning on: they follow the (empty) feed
     api = WorkerProcess(api_settings, name="api", command="api")
     client = RecommenderClient(f"http://127.0.0.1:{api_settings.api_port}")
     try:

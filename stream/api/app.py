@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from sessionrec.stream.api.models import Health, Problem, Recommendation, RecommendRequest, SessionRecommendations
 from sessionrec.stream.api.recommender import Recommender
+from sessionrec.stream.logs import setup_logging
 from sessionrec.stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,3 +81,10 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"detail": f"Redis does not answer ({exc}); try again"}, status_code=503)
 
     return app
+
+
+def from_env() -> FastAPI:
+    """The API as each server process builds it (uvicorn's factory): settings and logging from the SESSIONREC_* variables."""
+    settings = Settings.from_env()
+    setup_logging(settings, "info")
+    return create_app(settings)

@@ -15,6 +15,8 @@ from sessionrec.stream.cli.options import servers_given, settings_from, with_log
 @click.option("--model", "model_dir", default=None, help="Checkpoint that seeds the model registry when it is empty [default: runs/model].")
 @click.option("--bind", "api_bind", default=None, metavar="HOST", help="Address to listen on [default: $SESSIONREC_API_BIND or 127.0.0.1].")
 @click.option("--port", "api_port", type=click.IntRange(1, 65535), default=None, help="Port [default: $SESSIONREC_API_PORT or 8000].")
+@click.option("--workers", "api_workers", type=click.IntRange(min=1), default=None,
+              help="Server processes sharing the port, each with its own copy of the model [default: $SESSIONREC_API_WORKERS or 1].")
 @click.option("--openapi", "print_openapi", is_flag=True, help="Print the OpenAPI document (JSON) and exit, connecting to nothing.")
 @with_logging("info")
 def api(print_openapi: bool, **overrides: object) -> None:
@@ -29,6 +31,7 @@ def api(print_openapi: bool, **overrides: object) -> None:
     """
     import asyncio
     import json
+    import os
 
     import uvicorn
 
@@ -37,13 +40,14 @@ def api(print_openapi: bool, **overrides: object) -> None:
     from sessionrec.stream.worker.served import check_model
 
     settings = settings_from(**overrides)
-    app = create_app(settings)
     if print_openapi:
-        click.echo(json.dumps(app.openapi(), indent=2))
+        click.echo(json.dumps(create_app(settings).openapi(), indent=2))
         return
     setup_logging(settings, "info")
     asyncio.run(check_model(settings))
-    uvicorn.run(app, host=settings.api_bind, port=settings.api_port, log_config=None, access_log=False, server_header=False)
+    os.environ.update(settings.to_env())  # every server process builds the app from these (stream.api.app.from_env)
+    uvicorn.run("sessionrec.stream.api.app:from_env", factory=True, host=settings.api_bind, port=settings.api_port, workers=settings.api_workers,
+                log_config=None, access_log=False, server_header=False)
 
 
 @click.command("api")
