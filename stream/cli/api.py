@@ -59,9 +59,10 @@ def api(print_openapi: bool, **overrides: object) -> None:
 @click.option("--clicks", type=click.IntRange(min=100), default=5000, show_default=True,
               help="Test clicks applied to session states first: the sessions GET reads and POST names.")
 @click.option("--connections", type=click.IntRange(min=1), default=32, show_default=True, help="Keep-alive connections of the load generator.")
+@click.option("--workers", "api_workers", type=click.IntRange(min=1), default=1, show_default=True, help="API server processes (sessionrec api --workers).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/api.json"), show_default=True, help="JSON file written in any case.")
-def bench_api(redis_url, model_dir, rate, seconds, warmup_s, clicks, connections, as_json, out) -> None:  # noqa: ANN001 - click passes the options
+def bench_api(redis_url, model_dir, rate, seconds, warmup_s, clicks, connections, api_workers, as_json, out) -> None:  # noqa: ANN001 - click passes the options
     """Latency p50/p90/p99 of GET /sessions/{id}/recommendations and POST /recommend at a fixed rate.
 
     Applies the first --clicks test clicks to session states (the worker's batch
@@ -86,7 +87,7 @@ def bench_api(redis_url, model_dir, rate, seconds, warmup_s, clicks, connections
             redis = start_redis()
             stack.callback(redis.stop)
             redis_url = redis.url
-        result = run_api_bench(settings_from(model_dir=model_dir, redis_url=redis_url), frame, rate=rate, seconds=seconds, warmup_s=warmup_s,
-                               connections=connections)
+        result = run_api_bench(settings_from(model_dir=model_dir, redis_url=redis_url, api_workers=api_workers), frame, rate=rate, seconds=seconds,
+                               warmup_s=warmup_s, connections=connections)
     write_json(result, out)
     print_result(result, as_json)

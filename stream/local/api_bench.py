@@ -63,6 +63,7 @@ class ApiBench:
     model_version: str
     sessions: int
     seconds: float  # measured per endpoint, after the warm-up
+    api_workers: int  # API processes
     connections: int
     load_average: float  # of this machine (1 minute) when the runs ended: other work on the cores shows here
     endpoints: list[EndpointLatency]
@@ -124,11 +125,12 @@ def run_api_bench(settings: Settings, clicks: pd.DataFrame, *, rate: float, seco
                      for name, requests in requests_for(clicks).items()]
     finally:
         api.stop()
-    return ApiBench(version, clicks[SESSION].nunique(), seconds, connections, os.getloadavg()[0], endpoints)
+    return ApiBench(version, clicks[SESSION].nunique(), seconds, settings.api_workers, connections, os.getloadavg()[0], endpoints)
 
 
 def api_table(result: ApiBench) -> Table:
-    table = Table(title=f"API latency, {result.sessions:,} sessions, model {result.model_version}, {result.seconds:g} s per endpoint",
+    table = Table(title=f"API latency, {result.api_workers} API process(es), {result.sessions:,} sessions, model {result.model_version}, "
+                        f"{result.seconds:g} s per endpoint",
                   caption=f"latency: from when a request was due to its answer's last byte; {result.connections} keep-alive connections; "
                           f"load average {result.load_average:.2f} on {os.cpu_count()} cores")
     for name in ("endpoint", "requests/s asked", "answered/s", "requests", "errors", "p50 ms", "p90 ms", "p99 ms", "max ms", "service p90 ms"):
