@@ -81,3 +81,12 @@ def test_the_trainer_logs_json_lines(kafka_bootstrap, redis_url, tmp_path, topic
     lines = [json.loads(line) for line in (tmp_path / "trainer.log").read_text().splitlines()]
     assert any(line["message"] == f"learning from {topic_name} (group {topic_name}-trainer)" and line["level"] == "info" for line in lines)
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+
+
+@pytest.mark.parametrize("name", ["worker", "trainer", "api"])
+def test_every_long_running_command_takes_the_log_options(name: str) -> None:
+    from sessionrec.stream.cli.main import main
+
+    command = main.get_command(None, name)
+    options = {option for param in command.params for option in param.opts}
+    assert {"--loglevel", "--log-format"} <= options

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import click
 
-from sessionrec.stream.cli.options import servers_given, settings_from, with_logging
+from sessionrec.stream.cli.options import servers_given, settings_from, with_logging, with_redis
 
 
 @click.command()
-@click.option("--redis-url", default=None, help="Redis URL [default: $SESSIONREC_REDIS_URL or redis://127.0.0.1:6379/0].")
-@click.option("--redis-prefix", default=None, help="Prefix of every Redis key [default: $SESSIONREC_REDIS_PREFIX or sessionrec].")
+@with_redis
 @click.option("--model", "model_dir", default=None, help="Checkpoint that seeds the model registry when it is empty [default: runs/model].")
 @click.option("--bind", "api_bind", default=None, metavar="HOST", help="Address to listen on [default: $SESSIONREC_API_BIND or 127.0.0.1].")
 @click.option("--port", "api_port", type=click.IntRange(1, 65535), default=None, help="Port [default: $SESSIONREC_API_PORT or 8000].")

@@ -15,17 +15,27 @@ from sessionrec.stream.settings import LOG_FORMATS, LOG_LEVELS, PREFIX, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_REDIS = [
+    click.option("--redis-url", default=None, help="Redis URL [default: $SESSIONREC_REDIS_URL or redis://127.0.0.1:6379/0]."),
+    click.option("--redis-prefix", default=None, help="Prefix of every Redis key [default: $SESSIONREC_REDIS_PREFIX or sessionrec]."),
+]
 _CONNECTION = [
     click.option("--bootstrap", "kafka_bootstrap", default=None, metavar="HOST:PORT",
                  help="Kafka bootstrap servers [default: $SESSIONREC_KAFKA_BOOTSTRAP or 127.0.0.1:9092]."),
-    click.option("--redis-url", default=None, help="Redis URL [default: $SESSIONREC_REDIS_URL or redis://127.0.0.1:6379/0]."),
-    click.option("--redis-prefix", default=None, help="Prefix of every Redis key [default: $SESSIONREC_REDIS_PREFIX or sessionrec]."),
+    *_REDIS,
 ]
 
 
 def with_connection(func: F) -> F:
     """--bootstrap, --redis-url and --redis-prefix, passed on as settings overrides."""
     for option in reversed(_CONNECTION):
+        func = option(func)
+    return func
+
+
+def with_redis(func: F) -> F:
+    """--redis-url and --redis-prefix, for a command that reads no Kafka, passed on as settings overrides."""
+    for option in reversed(_REDIS):
         func = option(func)
     return func
 
