@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -172,6 +173,15 @@ def test_the_api_logs_json_lines(served) -> None:
     lines = [json.loads(line) for line in api.log_path.read_text().splitlines() if line.strip()]
     assert any(line["message"].startswith("serving model v") for line in lines)
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+
+
+def test_a_taken_port_ends_the_api_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "sessionrec.stream.cli", "api", "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
 
 
 def test_without_redis_the_api_ends_in_one_line() -> None:

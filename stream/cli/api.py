@@ -31,6 +31,7 @@ def api(print_openapi: bool, **overrides: object) -> None:
     import asyncio
     import json
     import os
+    import socket
 
     import uvicorn
 
@@ -43,6 +44,13 @@ def api(print_openapi: bool, **overrides: object) -> None:
         click.echo(json.dumps(create_app(settings).openapi(), indent=2))
         return
     setup_logging(settings, "info")
+    with socket.socket() as probe:  # a taken port is one line here, not uvicorn's start-and-stop log
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((settings.api_bind, settings.api_port))
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {settings.api_bind}:{settings.api_port}: {exc.strerror or exc} "
+                                       "(choose another with --port or SESSIONREC_API_PORT)") from None
     asyncio.run(check_model(settings))
     os.environ.update(settings.to_env())  # every server process builds the app from these (stream.api.app.from_env)
     uvicorn.run("sessionrec.stream.api.app:from_env", factory=True, host=settings.api_bind, port=settings.api_port, workers=settings.api_workers,
