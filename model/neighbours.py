@@ -111,6 +111,7 @@ class NeighbourTable:
         self.pop = np.zeros(0, np.float64)  # item -> clicks
         self.last = np.full(0, np.nan)  # item -> event time of its last stream click
         self._tick = 0
+        self._by_clicks: np.ndarray | None = None  # clicked items, most first: what popular() reads, until the next lesson
 
     # --- learning -------------------------------------------------------------------------------
 
@@ -119,6 +120,7 @@ class NeighbourTable:
         top = max([-1, *(int(a.max()) for a in (inc.rows, inc.cols, inc.clicked) if len(a))])
         self._grow_items(top + 1)
         np.add.at(self.pop, inc.clicked, 1.0)
+        self._by_clicks = None
         stream = ~np.isnan(inc.ts)
         if stream.any():
             last = np.where(np.isnan(self.last), -np.inf, self.last)
@@ -201,9 +203,10 @@ class NeighbourTable:
 
     def popular(self, count: int) -> np.ndarray:
         """The ``count`` most clicked items, most first (ties: the lower index, i.e. the earlier item)."""
-        clicked = np.flatnonzero(self.pop > 0)
-        order = np.lexsort((clicked, -self.pop[clicked]))
-        return clicked[order[:count]]
+        if self._by_clicks is None:
+            clicked = np.flatnonzero(self.pop > 0)
+            self._by_clicks = clicked[np.lexsort((clicked, -self.pop[clicked]))]
+        return self._by_clicks[:count]
 
     def candidates(self, recent: np.ndarray, now: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Neighbour candidates of each session: (row, item, score) triples, each row's sorted best first.
@@ -265,11 +268,16 @@ class NeighbourTable:
     # --- storage --------------------------------------------------------------------------------
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """The learned rows and counts as tensors, for a safetensors file beside the network."""
+        """The learned rows and counts as tensors, for a safetensors file beside the network.
+
+        Canonical: the same table gives the same bytes whatever its spare
+        capacity, so a loaded checkpoint keeps its version (a hash of them).
+        """
         used = np.flatnonzero(self.item_of >= 0)
         used = used[np.argsort(self.item_of[used])]
+        counted = int(np.flatnonzero(self.pop).max(initial=-1)) + 1
         return {"neighbours.items": torch.from_numpy(self.item_of[used].copy()), "neighbours.nb": torch.from_numpy(self.nb[used].copy()),
-                "neighbours.w": torch.from_numpy(self.w[used].copy()), "neighbours.pop": torch.from_numpy(self.pop.copy())}
+                "neighbours.w": torch.from_numpy(self.w[used].copy()), "neighbours.pop": torch.from_numpy(self.pop[:counted].copy())}
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], rules: NeighbourRules, max_items: int = 100_000) -> NeighbourTable:
@@ -280,6 +288,7 @@ class NeighbourTable:
         pop = tensors["neighbours.pop"].numpy()
         table._grow_items(max(len(pop), int(items.max()) + 1 if len(items) else 0))
         table.pop[: len(pop)] = pop
+        table._by_clicks = None
         keep = min(len(items), max_items)
         table._grow_slots(keep)
         table.item_of[:keep], table.nb[:keep], table.w[:keep] = items[:keep], nb[:keep], w[:keep]

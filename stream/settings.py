@@ -21,6 +21,8 @@ from sessionrec.replay.kafka.connection import KafkaConnection
 PREFIX = "SESSIONREC_"
 OTHER_VARIABLES = {"SESSIONREC_DATA"}  # read elsewhere (model.data), not settings
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 log = logging.getLogger(__name__)
 
 
@@ -65,6 +67,15 @@ class Settings(KafkaConnection):
     learn_feed_len: int = 5000  # committed batches' lessons (~30 kB each) kept in Redis for workers that start later
     web_port: int = 6066  # the worker's web server (Faust's: /metrics, /status); 0 = none
     web_bind: str = "127.0.0.1"  # of the worker's and the trainer's web servers
+    # the request/response API (sessionrec api)
+    api_bind: str = "127.0.0.1"
+    api_port: int = 8000
+    api_batch_size: int = 64  # POST /recommend lists computed in one engine call, at most
+    api_workers: int = 1  # API processes sharing the port, each with its own model copy: one per core to spare
+    servers_file: str = "runs/local-servers.json"  # where `sessionrec up` records the servers it started, for `sessionrec down`
+    # logging of the long-running commands (worker, trainer, API)
+    log_level: str | None = None  # debug, info, warning or error [the command's own: warning for the worker, info otherwise]
+    log_format: str = "text"  # text, or json: one JSON object per line
     # trainer: a cycle is due when any of its cadences has passed (0 turns one off) and enough new clicks arrived
     trainer_interval_s: float = 60.0  # wall-clock seconds between cycles
     trainer_every_clicks: int = 0  # answered clicks between cycles: a replay at any speed learns alike
@@ -98,12 +109,19 @@ class Settings(KafkaConnection):
     def __post_init__(self) -> None:
         problems = self.connection_problems()
         at_least_one = ("batch_size", "top_k", "partitions", "metrics_bucket_s", "state_ttl_s", "trainer_window", "trainer_session_clicks",
-                        "trainer_epochs", "dlq_max_bytes", "max_click_bytes", "neighbour_items", "learn_feed_len")
+                        "trainer_epochs", "dlq_max_bytes", "max_click_bytes", "neighbour_items", "learn_feed_len", "api_batch_size",
+                        "api_workers")
         problems += [f"{name} must be at least 1 (got {getattr(self, name)})" for name in at_least_one if getattr(self, name) < 1]
         if self.history_len is not None and self.history_len < 1:
             problems.append(f"history_len must be at least 1 (got {self.history_len})")
         if self.session_timeout_s is not None and self.session_timeout_s < 0:
             problems.append(f"session_timeout_s must be >= 0 (got {self.session_timeout_s})")
+        if not 1 <= self.api_port <= 65535:
+            problems.append(f"api_port must be a TCP port, 1 to 65535 (got {self.api_port})")
+        if self.log_level is not None and self.log_level not in LOG_LEVELS:
+            problems.append(f"log_level must be one of {', '.join(LOG_LEVELS)} (got {self.log_level!r})")
+        if self.log_format not in LOG_FORMATS:
+            problems.append(f"log_format must be text or json (got {self.log_format!r})")
         if not 0.0 < self.trainer_holdout < 1.0:
             problems.append(f"trainer_holdout must lie between 0 and 1 (got {self.trainer_holdout})")
         if urlsplit(self.redis_url).scheme not in REDIS_SCHEMES:

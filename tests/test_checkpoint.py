@@ -2,11 +2,13 @@
 
 import json
 
+import numpy as np
 import torch
 from click.testing import CliRunner
 
 from sessionrec.model import checkpoint
 from sessionrec.model.config import PRESETS, NetworkConfig
+from sessionrec.model.neighbours import learned_from
 from sessionrec.model.network import GRU4Rec
 from sessionrec.model.vocab import Vocabulary
 from sessionrec.stream.cli.main import main
@@ -24,6 +26,17 @@ def test_round_trip_keeps_weights_vocab_and_version(tmp_path):
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["n_items"] == 3 and meta["vocab_size"] == 4
     assert not any(p.suffix in (".pt", ".pkl", ".bin") for p in tmp_path.iterdir())
+
+
+def test_a_loaded_checkpoint_with_neighbours_keeps_its_version(tmp_path):
+    """The registry names a model by the hash of its bytes: the file's version and the loaded one's must agree."""
+    config = PRESETS["best"].updated(layers=[4], embedding=2)
+    neighbours = learned_from(np.array([0, 1, 2, 1, 0, 2]), np.array([0, 3, 6]), width=config.serving.neighbours)
+    ckpt = checkpoint.Checkpoint(net=GRU4Rec(config.network, 5), config=config, vocab=Vocabulary(list("abcde")), neighbours=neighbours)
+    checkpoint.save(ckpt, tmp_path)
+    back = checkpoint.load(tmp_path)
+    saved = back.version
+    assert saved == ckpt.version and checkpoint.to_bytes(back)[0] == checkpoint.to_bytes(ckpt)[0] and back.version == saved
 
 
 def test_unknown_items_read_as_the_zero_row_and_are_never_scored():

@@ -27,7 +27,8 @@ from sessionrec.stream.settings import PREFIX, Settings
 from sessionrec.stream.watch.prometheus import TrainerMetrics, WorkerMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_SERVICES = ("worker", "trainer", "replay", "dashboard")
+KAFKA_CLIENTS = ("worker", "trainer", "replay")
+APP_SERVICES = (*KAFKA_CLIENTS, "api", "dashboard")  # the API and the dashboard read Redis only
 MONITORING = ("prometheus", "grafana")
 
 
@@ -70,7 +71,7 @@ def test_kafka_is_single_node_kraft_with_four_partitions(compose: dict[str, Any]
     assert set(listeners) == set(protocols) and set(advertised) <= set(listeners)
     assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in listeners and env["KAFKA_CONTROLLER_LISTENER_NAMES"] not in advertised
     in_network = {value for value in advertised.values()}
-    for name in ("worker", "trainer", "replay"):  # every client's bootstrap is an advertised listener
+    for name in KAFKA_CLIENTS:  # every client's bootstrap is an advertised listener
         assert _env(compose["services"][name])["SESSIONREC_KAFKA_BOOTSTRAP"] in in_network
 
 
@@ -81,8 +82,7 @@ def test_sessionrec_settings_are_real_and_parse(compose: dict[str, Any]) -> None
         ours = {k: v for k, v in env.items() if k.startswith(PREFIX)}
         assert set(ours) <= known, f"{name}: unknown settings {sorted(set(ours) - known)}"
         settings = Settings.from_env(ours)  # raises SettingsError on a value of the wrong type
-        if name != "dashboard":  # the dashboard reads Redis only
-            assert settings.kafka_bootstrap == "kafka:9092"
+        assert settings.kafka_bootstrap == ("kafka:9092" if name in KAFKA_CLIENTS else Settings().kafka_bootstrap)
         if name != "replay":
             assert settings.redis_url == "redis://redis:6379/0"
 
@@ -92,6 +92,7 @@ def test_depends_on_health(compose: dict[str, Any]) -> None:
     for name in ("worker", "trainer"):
         depends = services[name]["depends_on"]
         assert depends["kafka"]["condition"] == "service_healthy" and depends["redis"]["condition"] == "service_healthy"
+    assert services["api"]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert services["replay"]["depends_on"]["kafka"]["condition"] == "service_healthy"
     for name, service in services.items():
         for dependency, how in (service.get("depends_on") or {}).items():
@@ -109,8 +110,15 @@ def test_worker_scales(compose: dict[str, Any]) -> None:
     assert f"127.0.0.1:{settings.web_port}/status" in " ".join(worker["healthcheck"]["test"])
 
 
+def test_the_api_listens_for_the_host_and_is_checked(compose: dict[str, Any]) -> None:
+    api = compose["services"]["api"]
+    settings = Settings.from_env(_env(api))
+    assert settings.api_bind == "0.0.0.0" and api["ports"] == [f"127.0.0.1:{settings.api_port}:{settings.api_port}"]
+    assert f"127.0.0.1:{settings.api_port}/health" in " ".join(api["healthcheck"]["test"])
+
+
 def test_model_folder_is_mounted_where_settings_look(compose: dict[str, Any]) -> None:
-    for name in ("worker", "trainer"):
+    for name in ("worker", "trainer", "api"):
         service = compose["services"][name]
         model_dir = Settings.from_env(_env(service)).model_dir
         mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in service["volumes"]}

@@ -15,6 +15,7 @@ from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
 from sessionrec.stream.settings import Settings
+from tests.contracts import assert_valid
 
 CLICKS = 400
 BAD = [b"not json", b'{"session_id": "x", "ts": 1}', b'{"session_id": "x", "item_id": [1], "ts": 1}']
@@ -27,7 +28,7 @@ def run(kafka_bootstrap, redis_url, small_model):
     settings = Settings(
         kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, redis_prefix=f"e2e-{tag}", app_id=f"e2e-{tag}",
         clicks_topic=f"clicks-{tag}", recs_topic=f"recs-{tag}", dlq_topic=f"dlq-{tag}", model_dir=str(small_model),
-        web_port=0, batch_size=64, top_k=20,
+        web_port=0, batch_size=64, top_k=20, log_format="json", log_level="info",
     )
     clicks = load_stream(data_dir() / "ecommerce" / "test_data.csv", limit=CLICKS)
 
@@ -49,7 +50,8 @@ def run(kafka_bootstrap, redis_url, small_model):
         redis = Redis.from_url(redis_url)
         total = await OnlineMetrics(redis, Keys(settings.redis_prefix), 10).total()
         await redis.aclose()
-        return summary, reader, total, await read_topic(settings, settings.dlq_topic), await read_topic(settings, settings.clicks_topic)
+        dead, click_records = await read_topic(settings, settings.dlq_topic), await read_topic(settings, settings.clicks_topic)
+        return summary, reader, total, dead, click_records, worker.log_path.read_text()
 
     return settings, clicks, *asyncio.run(go())
 
@@ -69,39 +71,54 @@ async def read_topic(settings, topic):
 
 
 def test_exactly_one_recommendation_per_click(run):
-    settings, clicks, summary, reader, total, dead, click_records = run
+    settings, clicks, summary, reader, total, dead, click_records, worker_log = run
     good = {(m.partition, m.offset) for m in click_records if m.key != b"x"}
     assert summary.clicks == CLICKS and len(good) == CLICKS
     assert set(reader.received) == good
     for got in reader.received.values():
         rec = got.rec
         assert len(rec["item_ids"]) == 20 and len(set(rec["item_ids"])) == 20
+        assert all(isinstance(item, str) for item in rec["item_ids"])  # one type, though every id of this shop is a number
         assert rec["model_version"].startswith("v")
 
 
 def test_recommendations_answer_their_click(run):
-    settings, clicks, summary, reader, total, dead, click_records = run
+    settings, clicks, summary, reader, total, dead, click_records, worker_log = run
     by_position = {(m.partition, m.offset): json.loads(m.value) for m in click_records if m.key != b"x"}
     for key, got in reader.received.items():
         click = by_position[key]
-        assert (got.rec["session_id"], got.rec["ts"], str(got.rec["item_id"])) == (click["session_id"], click["ts"], str(click["item_id"]))
+        assert (got.rec["session_id"], got.rec["ts"], got.rec["item_id"]) == (click["session_id"], click["ts"], str(click["item_id"]))
 
 
 def test_online_counters_equal_a_recount_from_the_topics(run):
-    settings, clicks, summary, reader, total, dead, click_records = run
+    settings, clicks, summary, reader, total, dead, click_records, worker_log = run
     recs = sorted((r.rec for r in reader.received.values()), key=lambda r: (r["partition"], r["offset"]))
     previous, expected = {}, Counts()
     for rec in recs:  # a session lives in one partition, so offset order is its click order
-        expected.score(previous.get(rec["session_id"]), str(rec["item_id"]))
-        previous[rec["session_id"]] = [str(i) for i in rec["item_ids"]]
+        expected.score(previous.get(rec["session_id"]), rec["item_id"])
+        previous[rec["session_id"]] = rec["item_ids"]
     assert total.clicks == CLICKS
     assert (total.scored, total.hit1, total.hit5, total.hit20, total.rr20) == (expected.scored, expected.hit1, expected.hit5, expected.hit20, expected.rr20)
     assert expected.scored > 0
 
 
 def test_malformed_clicks_land_in_the_dead_letter_topic(run):
-    settings, clicks, summary, reader, total, dead, click_records = run
+    settings, clicks, summary, reader, total, dead, click_records, worker_log = run
     letters = [json.loads(m.value) for m in dead]
     assert len(letters) == len(BAD) and total.dead_letters == len(BAD)
     assert {letter["payload"] for letter in letters} == {b.decode() for b in BAD}
     assert all(letter["reason"] for letter in letters)
+
+
+def test_every_message_of_the_run_follows_its_schema(run):
+    settings, clicks, summary, reader, total, dead, click_records, worker_log = run
+    assert assert_valid("click", (json.loads(m.value) for m in click_records if m.key != b"x")) == CLICKS  # the replay's
+    assert assert_valid("recommendation", (r.rec for r in reader.received.values())) == CLICKS
+    assert assert_valid("dead_letter", (json.loads(m.value) for m in dead)) == len(BAD)
+
+
+def test_the_worker_logs_json_lines(run):
+    settings, clicks, summary, reader, total, dead, click_records, worker_log = run
+    lines = [json.loads(line) for line in worker_log.splitlines() if line.strip()]
+    assert any(line["message"].startswith("serving model v") and line["logger"] == "sessionrec.stream.worker.serving" for line in lines)
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)

@@ -227,6 +227,19 @@ def test_unknown_items_get_an_index_and_never_break_inference(redis_url):
     assert "brand-new" in out[0]["item_ids"]  # the session's own unseen item can be repeated
 
 
+def test_item_ids_go_out_as_text_whatever_type_the_click_used(redis_url):
+    async def go():
+        h = await Harness(redis_url).start()
+        out, _, _ = await h.run([click("n", 523117, 0, 0), click("n", "523117", 1, 1), click("n", "sku-42", 2, 2)], tiny_engine(), 3)
+        await h.redis.aclose()
+        return out
+
+    out = run(go())
+    assert [r["item_id"] for r in out] == ["523117", "523117", "sku-42"]  # the int and its text name one item
+    assert all(isinstance(item, str) for r in out for item in r["item_ids"])
+    assert {"523117", "sku-42"} <= set(out[-1]["item_ids"])
+
+
 def test_a_batch_processed_before_the_previous_commit_sees_its_states(redis_url):
     """Pipelined: batch 2 is processed while batch 1 is still uncommitted, then both commit in order."""
 

@@ -15,11 +15,12 @@ from click.testing import CliRunner
 
 from sessionrec.model.data import DataError, data_dir
 from sessionrec.replay.kafka.connection import KafkaConnection
-from sessionrec.replay.kafka.wire import wire_item
+from sessionrec.replay.kafka.wire import is_int_text
 from sessionrec.replay.pacing import Pacing, bursts, parse_speed
 from sessionrec.replay.replayer import ReplaySummary, replay
 from sessionrec.replay.source import encode, frame_records, load_stream
 from sessionrec.stream.local.servers import free_port
+from tests.contracts import assert_valid
 
 TEST_CSV = data_dir() / "ecommerce" / "test_data.csv"
 
@@ -145,10 +146,15 @@ def test_missing_column_is_a_data_error(tmp_path: Path) -> None:
         load_stream(write_csv(tmp_path / "c.csv", [(1, 2)], header="event_time,product_id"))
 
 
+def wire_item(raw: str) -> int | str:
+    """A click's item id as the wire carries it: an int when the text is one that reads back as the same text."""
+    return int(raw) if is_int_text(raw) else raw
+
+
 def test_item_ids_are_ints_only_when_the_text_is_one() -> None:
-    assert wire_item("523117") == 523117 and wire_item("0") == 0 and wire_item("-5") == -5
+    assert all(is_int_text(text) for text in ("523117", "0", "-5"))
     for text in ("007", "abc", "12a", "1.5", "-0", "١٢", " 1", ""):
-        assert wire_item(text) == text
+        assert not is_int_text(text)
 
 
 def test_records_follow_the_wire_contract() -> None:
@@ -195,6 +201,7 @@ def check_stream(frame: pd.DataFrame, by_partition: dict[int, list[Any]]) -> Non
     for partition, messages in by_partition.items():
         for message in messages:
             click = json.loads(message.value)
+            assert_valid("click", [click])
             assert set(click) == {"session_id", "item_id", "ts"}
             assert isinstance(click["session_id"], str) and isinstance(click["ts"], float)
             assert isinstance(click["item_id"], int | str) and not isinstance(click["item_id"], bool)
@@ -223,7 +230,9 @@ def test_replay_click_dicts_from_a_generator(kafka_bootstrap: str, topic_name: s
     summary = asyncio.run(replay(clicks, topic=topic_name, kafka=KafkaConnection(kafka_bootstrap=kafka_bootstrap), pacing=Pacing(rate=5000), progress=False))
     assert (summary.clicks, summary.sessions) == (120, 7)
     by_partition = asyncio.run(consume_all(kafka_bootstrap, topic_name, 120))
-    items = sorted((json.loads(m.value)["item_id"] for ms in by_partition.values() for m in ms), key=str)
+    sent = [json.loads(m.value) for ms in by_partition.values() for m in ms]
+    assert assert_valid("click", sent) == 120
+    items = sorted((click["item_id"] for click in sent), key=str)
     assert items == sorted((n if n % 2 else f"i{n}" for n in range(120)), key=str)
 
 

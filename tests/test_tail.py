@@ -20,7 +20,7 @@ from sessionrec.stream.watch.tail import follow, format_line
 
 
 def _recommendation(i: int, click_time: float) -> dict:
-    return {"session_id": f"s{i % 3}", "ts": 1600000000.0 + i, "item_id": 100 + i, "item_ids": [1, 2, 3, 4, 5, 6, 7],
+    return {"session_id": f"s{i % 3}", "ts": 1600000000.0 + i, "item_id": str(100 + i), "item_ids": [str(n) for n in range(1, 8)],
             "model_version": "v1", "partition": 0, "offset": i, "click_time": click_time}
 
 
@@ -87,7 +87,7 @@ def test_from_now_skips_older_records(kafka_bootstrap: str, topic_name: str) -> 
 
 
 def test_format_line_without_optional_fields() -> None:
-    line = format_line({"session_id": "abc", "ts": 0, "item_ids": [9], "model_version": "v2"}, received=10.0)
+    line = format_line({"session_id": "abc", "ts": 0, "item_ids": ["9"], "model_version": "v2"}, received=10.0)
     assert line == "1970-01-01 00:00:00  session abc  →  9  model v2  latency – ms"
 
 

@@ -1,16 +1,13 @@
-"""How item ids are written on the project's topics (DESIGN, Contracts).
+"""How item ids are written on the clicks topic (DESIGN, Contracts: ``item_id`` is int|str).
 
 An id is text everywhere inside the project (``523117`` from a CSV and
-``"523117"`` from JSON name the same item); on the wire it is a JSON integer
-when the text is one that reads back as the same text, a string otherwise.
+``"523117"`` from JSON name the same item). A click goes on the wire with a
+JSON integer when the text is one that reads back as the same text, a string
+otherwise; what the project itself sends about items (recommendations, the
+API) names them by that text, always a string.
 """
 
 from __future__ import annotations
-
-
-def wire_item(raw: str) -> int | str:
-    """An item id as it goes on the wire: an int when the text is one that reads back as the same text."""
-    return int(raw) if is_int_text(raw) else raw
 
 
 def is_int_text(text: str) -> bool:

@@ -16,12 +16,15 @@ from sessionrec.model.errors import DataError
 from sessionrec.stream.settings import SettingsError
 
 COMMANDS = {  # name -> "module:function" under sessionrec.stream.cli
+    "up": "local:up",
+    "down": "local:down",
     "split": "offline:split",
     "train": "offline:train",
     "evaluate": "offline:evaluate",
     "replay": "streaming:replay",
     "worker": "streaming:worker",
     "trainer": "streaming:trainer",
+    "api": "api:api",
     "demo": "streaming:demo",
     "monitor": "watching:monitor",
     "tail": "watching:tail",
@@ -35,6 +38,7 @@ BENCH_COMMANDS = {
     "stream": "streaming:bench_stream",
     "online": "streaming:bench_online",
     "inference": "streaming:bench_inference",
+    "api": "api:bench_api",
 }
 
 

@@ -11,15 +11,18 @@ from typing import Any, TypeVar
 import click
 
 from sessionrec.model.formats import FORMATS, TIME_FORMATS, Columns, columns_for
-from sessionrec.stream.settings import PREFIX, Settings
+from sessionrec.stream.settings import LOG_FORMATS, LOG_LEVELS, PREFIX, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_REDIS = [
+    click.option("--redis-url", default=None, help="Redis URL [default: $SESSIONREC_REDIS_URL or redis://127.0.0.1:6379/0]."),
+    click.option("--redis-prefix", default=None, help="Prefix of every Redis key [default: $SESSIONREC_REDIS_PREFIX or sessionrec]."),
+]
 _CONNECTION = [
     click.option("--bootstrap", "kafka_bootstrap", default=None, metavar="HOST:PORT",
                  help="Kafka bootstrap servers [default: $SESSIONREC_KAFKA_BOOTSTRAP or 127.0.0.1:9092]."),
-    click.option("--redis-url", default=None, help="Redis URL [default: $SESSIONREC_REDIS_URL or redis://127.0.0.1:6379/0]."),
-    click.option("--redis-prefix", default=None, help="Prefix of every Redis key [default: $SESSIONREC_REDIS_PREFIX or sessionrec]."),
+    *_REDIS,
 ]
 
 
@@ -28,6 +31,30 @@ def with_connection(func: F) -> F:
     for option in reversed(_CONNECTION):
         func = option(func)
     return func
+
+
+def with_redis(func: F) -> F:
+    """--redis-url and --redis-prefix, for a command that reads no Kafka, passed on as settings overrides."""
+    for option in reversed(_REDIS):
+        func = option(func)
+    return func
+
+
+def with_logging(default_level: str) -> Callable[[F], F]:
+    """--loglevel and --log-format for a long-running command whose own level is ``default_level``, passed on as settings overrides."""
+    options = [
+        click.option("--loglevel", "log_level", type=click.Choice(LOG_LEVELS), default=None,
+                     help=f"Least severe log level shown [default: $SESSIONREC_LOG_LEVEL or {default_level}]."),
+        click.option("--log-format", "log_format", type=click.Choice(LOG_FORMATS), default=None,
+                     help="text for a terminal, json for one JSON object per line (stderr) [default: $SESSIONREC_LOG_FORMAT or text]."),
+    ]
+
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
 
 
 def servers_given(kafka_bootstrap: str | None, redis_url: str | None) -> tuple[str | None, str | None]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from sessionrec.model.formats import Columns
-from sessionrec.stream.cli.options import servers_given, settings_from, speed, with_clicks, with_connection
+from sessionrec.stream.cli.options import servers_given, settings_from, speed, with_clicks, with_connection, with_logging
 from sessionrec.stream.settings import Settings
 
 
@@ -51,8 +51,8 @@ def replay(csv: Path, columns: Columns, speed_factor: float | None, rate: float 
 @with_connection
 @click.option("--model", "model_dir", default=None, help="Checkpoint that seeds the model registry when it is empty [default: runs/model].")
 @click.option("--web-port", type=int, default=None, help="Port of the worker's web server (metrics) [default: 6066].")
-@click.option("--loglevel", default="warning", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
-def worker(loglevel: str, **overrides: object) -> None:
+@with_logging("warning")
+def worker(**overrides: object) -> None:
     """Serve recommendations: consume clicks, keep session state in Redis, emit top-k lists.
 
     Runs until stopped (Ctrl-C). Start more workers (up to the number of
@@ -63,13 +63,17 @@ def worker(loglevel: str, **overrides: object) -> None:
 
     import faust
 
+    from sessionrec.stream.logs import logging_config
     from sessionrec.stream.worker.app import create_app
     from sessionrec.stream.worker.serving import preflight
 
     settings = settings_from(**overrides)
+    config = logging_config(settings, "warning")
     asyncio.run(preflight(settings))
     app = create_app(settings)
-    faust.Worker(app, loglevel=loglevel.upper(), quiet=True).execute_from_commandline()
+    runner = faust.Worker(app, loglevel=config["root"]["level"], quiet=True, logging_config=config)
+    runner.spinner = None  # log lines only, also on a terminal
+    runner.execute_from_commandline()
 
 
 @click.command()
@@ -81,6 +85,7 @@ def worker(loglevel: str, **overrides: object) -> None:
 @click.option("--every-event-s", "trainer_every_event_s", type=click.FloatRange(min=0), default=None,
               help="Event-time seconds between fine-tunes; 0 = off [default: 0].")
 @click.option("--min-sessions", "trainer_min_sessions", type=int, default=None, help="Sessions needed before the first fine-tune [default: 200].")
+@with_logging("info")
 def trainer(**overrides: object) -> None:
     """Fine-tune the served model on the stream and promote it when it predicts newer sessions better.
 
@@ -94,19 +99,18 @@ def trainer(**overrides: object) -> None:
     Runs until stopped (Ctrl-C).
     """
     import asyncio
-    import logging
     import os
     import signal
 
     import torch
 
+    from sessionrec.stream.logs import setup_logging
     from sessionrec.stream.redis.store import RedisStore
     from sessionrec.stream.trainer.loop import run_trainer
     from sessionrec.stream.watch.prometheus import TrainerMetrics
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s trainer: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = settings_from(**overrides)
+    setup_logging(settings, "info")
     torch.set_num_threads(settings.trainer_threads)
     os.nice(settings.trainer_nice)  # fine-tuning yields the CPU to the workers it shares a machine with
     metrics = TrainerMetrics()
@@ -162,7 +166,7 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, l
     from sessionrec.model.report import console
     from sessionrec.model.workflow import ensure_checkpoint
     from sessionrec.replay.pacing import Pacing
-    from sessionrec.stream.local.demo import LOCAL_LEARNING, run_demo, summary_table
+    from sessionrec.stream.local.demo import LOCAL_LEARNING, run_demo, summary_table, watch_lines
     from sessionrec.stream.local.servers import local_services
 
     csv = csv or data_dir() / "ecommerce" / "test_data.csv"
@@ -177,6 +181,8 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, l
         )
         ensure_checkpoint(settings.model_dir)
         console.print(f"Kafka {bootstrap}, Redis {settings.redis_shown}, model {settings.model_dir}; replaying {csv}")
+        for line in watch_lines(settings):
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
         result = asyncio.run(run_demo(settings, csv, columns, Pacing(speed=speed_factor), limit, workers, trainer,
                                       dashboard_port=dashboard_port or None, report_dir=report_dir))
     console.print()

@@ -110,6 +110,15 @@ async def _serve(board: Dashboard, port: int) -> str:
         return await board.start("127.0.0.1", 0)
 
 
+def watch_lines(settings: Settings) -> list[str]:
+    """Where a demo's messages and keys live, and the commands that watch them from another shell while it runs."""
+    return [
+        f"topics {settings.clicks_topic}, {settings.recs_topic}, {settings.dlq_topic}; Redis key prefix {settings.redis_prefix}",
+        f"watch from another shell: sessionrec monitor --redis-url {settings.redis_shown} --redis-prefix {settings.redis_prefix}",
+        f"                          sessionrec tail --bootstrap {settings.kafka_bootstrap} --topic {settings.recs_topic}",
+    ]
+
+
 def progress_line(clicks: int, applied: int, received: int, seconds: float) -> str:
     return f"[bold]{applied:,}[/] of {clicks:,} clicks applied, {received:,} recommendations received, {seconds:.0f} s"
 

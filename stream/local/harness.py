@@ -31,7 +31,7 @@ from sessionrec.stream.settings import Settings
 
 
 class WorkerProcess:
-    """`sessionrec worker` as a child process, its output in a log file."""
+    """`sessionrec worker` (or another long-running command) as a child process, its output in a log file."""
 
     def __init__(self, settings: Settings, name: str = "worker", command: str = "worker") -> None:
         self.settings = settings
@@ -166,3 +166,20 @@ async def run_stream(settings: Settings, frame: pd.DataFrame, pacing: Pacing, *,
         await store.close()
     first, last = first or started, last or started
     return StreamRun(len(frame), len(reader.received), last - started, last - first, online, versions)
+
+
+def wait_for_api(process: WorkerProcess, url: str, timeout_s: float = 60.0) -> None:
+    """Return once `sessionrec api` in ``process`` answers /health at ``url``; raise if it dies or never answers."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        process.check()
+        try:
+            if httpx.get(f"{url}/health", timeout=2.0).is_success:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the API at {url} did not answer within {timeout_s:.0f} s (log: {process.log_path})")
+        time.sleep(0.2)

@@ -3,7 +3,9 @@
 Servers run on loopback and free ports, log into a temp folder, and never
 outlive this Python process: they are stopped by whoever started them, by
 an ``atexit`` hook as a fallback, and (on Linux) by the kernel when this
-process dies without cleaning up (``PR_SET_PDEATHSIG``).
+process dies without cleaning up (``PR_SET_PDEATHSIG``). The one exception
+is a ``detached`` server (`sessionrec up`): it is meant to outlive its
+starter, which records it for `sessionrec down` (stream.local.up).
 """
 
 from __future__ import annotations
@@ -62,6 +64,13 @@ class Service:
             return ""
         kept = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith(("note:", "stack backtrace"))]
         return " | ".join(kept[-lines:])
+
+    def release(self) -> None:
+        """Let the server outlive this process: no stop at exit, and this process's handle on its log closed."""
+        _LIVE.discard(self)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate, wait, then kill; idempotent and safe from atexit."""
@@ -125,26 +134,32 @@ def redis_binary() -> Path:
     return Path(found)
 
 
-def start_tansu(port: int | None = None, *, timeout: float = 20.0) -> Service:
-    """A Tansu broker with memory storage; returns once it answers a Kafka request."""
+def start_tansu(port: int | None = None, *, timeout: float = 20.0, detached: bool = False) -> Service:
+    """A Tansu broker with memory storage; returns once it answers a Kafka request.
+
+    ``detached``: it outlives this process, which forgets it once it answers.
+    """
     binary = tansu_binary()
 
     def command(p: int, workdir: Path) -> list[str]:
         url = f"tcp://{HOST}:{p}"
         return [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
 
-    return _start("tansu", command, lambda p: f"{HOST}:{p}", _kafka_ready, port, timeout)
+    return _start("tansu", command, lambda p: f"{HOST}:{p}", _kafka_ready, port, timeout, detached)
 
 
-def start_redis(port: int | None = None, *, timeout: float = 10.0) -> Service:
-    """A throw-away redis-server (no persistence); returns once it answers PING."""
+def start_redis(port: int | None = None, *, timeout: float = 10.0, detached: bool = False) -> Service:
+    """A throw-away redis-server (no persistence); returns once it answers PING.
+
+    ``detached``: it outlives this process, which forgets it once it answers.
+    """
     binary = redis_binary()
 
     def command(p: int, workdir: Path) -> list[str]:
         return [str(binary), "--port", str(p), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", str(workdir),
                 "--daemonize", "no", "--logfile", "", "--unixsocket", "", "--protected-mode", "yes"]
 
-    return _start("redis", command, lambda p: f"redis://{HOST}:{p}/0", _redis_ready, port, timeout)
+    return _start("redis", command, lambda p: f"redis://{HOST}:{p}/0", _redis_ready, port, timeout, detached)
 
 
 @contextlib.contextmanager
@@ -169,8 +184,11 @@ def local_services(kafka_bootstrap: str | None = None, redis_url: str | None = N
 
 
 def _start(name: str, command: Callable[[int, Path], list[str]], url: Callable[[int], str], ready: Callable[[int], bool],
-           port: int | None, timeout: float) -> Service:
-    """Start, wait until ready; with a chosen-by-us port, retry once or twice if someone took it meanwhile."""
+           port: int | None, timeout: float, detached: bool) -> Service:
+    """Start, wait until ready; with a chosen-by-us port, retry once or twice if someone took it meanwhile.
+
+    Until it is ready a server is this process's to stop, detached or not.
+    """
     attempts = 1 if port is not None else 3
     for attempt in range(attempts):
         chosen = port if port is not None else free_port()
@@ -180,7 +198,7 @@ def _start(name: str, command: Callable[[int, Path], list[str]], url: Callable[[
         log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed by Service.stop
         try:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env=env,
-                                       start_new_session=True, preexec_fn=functools.partial(_die_with_parent, os.getpid()))
+                                       start_new_session=True, preexec_fn=None if detached else functools.partial(_die_with_parent, os.getpid()))
         except OSError as exc:
             log.close()
             shutil.rmtree(workdir, ignore_errors=True)
@@ -189,6 +207,8 @@ def _start(name: str, command: Callable[[int, Path], list[str]], url: Callable[[
         _LIVE.add(service)
         try:
             _wait_ready(service, ready, timeout)
+            if detached:
+                service.release()
             return service
         except ServiceError:
             exited = service.process.poll() is not None

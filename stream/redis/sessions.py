@@ -3,9 +3,11 @@
 The hidden state and the offset of the click that produced it live in the same
 value, so they are written together or not at all (DESIGN rule 2). The value
 also carries the model version the state was computed with (rule 4), the event
-time of the last click (rule 3), the recent items (bounded) and how many of
-them came since the state last started fresh, and the last recommendation list
-(rule 6). A value that cannot be read is a missing state (rule 8).
+time of the last click (rule 3) and when it reached Kafka (what the API's age
+of a list counts from), the recent items (bounded) and how many of them came
+since the state last started fresh, and the last recommendation list (rule 6).
+A value that cannot be read is a missing state (rule 8): one of an older
+layout too, so such sessions start fresh once after an upgrade.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from redis.asyncio import Redis
 
 from sessionrec.stream.redis.keys import Keys
 
-_HEADER = struct.Struct("<16siIqdHHHH")  # version, partition, incarnation, offset, ts, len(hidden), len(history), segment, len(recs)
+_HEADER = struct.Struct("<16siIqddHHHH")  # version, partition, incarnation, offset, ts, click_time, len(hidden), len(history), segment, len(recs)
 
 
 @dataclass(slots=True)
@@ -29,6 +31,7 @@ class SessionState:
     incarnation: int  # of that partition's log (a recreated topic or a reset broker starts a new one, offsets over)
     offset: int
     ts: float  # its event time
+    click_time: float  # when it reached Kafka (its record timestamp), unix seconds
     hidden: np.ndarray  # float32 [H]
     history: np.ndarray  # int32 item indices, oldest first, at most history_len; kept across pauses
     segment: int  # how many of the last history items came since the state last started fresh: what rebuilds it
@@ -42,7 +45,8 @@ class SessionState:
         hidden = np.ascontiguousarray(self.hidden, dtype=np.float32)
         history = np.ascontiguousarray(self.history, dtype=np.int32)
         recs = np.ascontiguousarray(self.recs, dtype=np.int32)
-        header = _HEADER.pack(self.version.encode(), self.partition, self.incarnation, self.offset, self.ts, len(hidden), len(history), self.segment,
+        header = _HEADER.pack(self.version.encode(), self.partition, self.incarnation, self.offset, self.ts, self.click_time, len(hidden), len(history),
+                              self.segment,
                               len(recs))
         return header + hidden.tobytes() + history.tobytes() + recs.tobytes()
 
@@ -50,7 +54,7 @@ class SessionState:
     def decode(cls, blob: bytes) -> SessionState:
         """The state a value holds; ValueError for one that is not a whole state (truncated, garbage, another format)."""
         try:
-            version, partition, incarnation, offset, ts, n_hidden, n_history, segment, n_recs = _HEADER.unpack_from(blob)
+            version, partition, incarnation, offset, ts, click_time, n_hidden, n_history, segment, n_recs = _HEADER.unpack_from(blob)
             name = version.rstrip(b"\0").decode("ascii")
         except (struct.error, UnicodeDecodeError) as exc:
             raise ValueError(f"not a session state ({exc})") from None
@@ -61,7 +65,7 @@ class SessionState:
         start += 4 * n_hidden
         history = np.frombuffer(blob, np.int32, n_history, start)
         recs = np.frombuffer(blob, np.int32, n_recs, start + 4 * n_history)
-        return cls(name, partition, incarnation, offset, ts, hidden, history, segment, recs)
+        return cls(name, partition, incarnation, offset, ts, click_time, hidden, history, segment, recs)
 
 
 @dataclass

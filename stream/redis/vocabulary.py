@@ -16,7 +16,6 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from sessionrec.model.errors import DataError
-from sessionrec.replay.kafka.wire import wire_item
 from sessionrec.stream.redis.connection import RedisForgot
 from sessionrec.stream.redis.keys import Keys
 
@@ -57,12 +56,11 @@ class SharedVocabulary:
         self._assign = redis.register_script(_ASSIGN)
         self._index: dict[str, int] = {}
         self._items: dict[int, str] = {}
-        self._wire: dict[int, int | str] = {}
 
     def forget(self) -> None:
         """Drop the cache and the epoch: what Redis holds now is another vocabulary."""
         self.epoch = None
-        self._index, self._items, self._wire = {}, {}, {}
+        self._index, self._items = {}, {}
 
     async def is_current(self) -> bool:
         """Whether Redis still holds the epoch this cache belongs to."""
@@ -116,7 +114,18 @@ class SharedVocabulary:
                 self._items[int(index)] = raw
         return [self._index[r] for r in raws]
 
+    async def known(self, raws: Sequence[str]) -> list[int | None]:
+        """The indices of ``raws`` where they have one (None where not), assigning none: for readers that must not grow the vocabulary."""
+        missing = list(dict.fromkeys(r for r in raws if r not in self._index))
+        if missing:
+            for raw, index in zip(missing, await self.redis.hmget(self.keys.vocab_index, missing)):
+                if index is not None:
+                    self._index[raw] = int(index)
+                    self._items[int(index)] = raw
+        return [self._index.get(r) for r in raws]
+
     async def items(self, indices: Sequence[int]) -> list[str]:
+        """The raw ids (text) of ``indices``: what every message and answer names items by."""
         missing = sorted({i for i in indices if i not in self._items})
         if missing:
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -128,14 +137,6 @@ class SharedVocabulary:
                 self._items[index] = raw
                 self._index[raw] = index
         return [self._items[i] for i in indices]
-
-    async def wire_items(self, indices: Sequence[int]) -> dict[int, int | str]:
-        """Raw ids in their wire form (int when the id is an integer), cached: output is built from these."""
-        missing = [i for i in indices if i not in self._wire]
-        if missing:
-            for index, raw in zip(missing, await self.items(missing)):
-                self._wire[index] = wire_item(raw)
-        return {i: self._wire[i] for i in indices}
 
     async def size(self) -> int:
         return int(await self.redis.llen(self.keys.vocab_items))

@@ -51,6 +51,7 @@ async def run_trainer(settings: Settings, store: RedisStore, stop: asyncio.Event
     training: asyncio.Task | None = None
     loop = asyncio.get_running_loop()
     cadence = Cadence(settings, loop.time())
+    log.info("learning from %s (group %s-trainer)", settings.recs_topic, settings.app_id)
     try:
         while not stop.is_set():
             fetched = await fetch(consumer, timeout_ms=500, max_records=5000, what="recommendations")

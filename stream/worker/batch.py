@@ -140,7 +140,8 @@ class Applier:
             log.warning("%d stored session state(s) could not be read (first: %r); those sessions start fresh", len(loaded.unreadable), loaded.unreadable[0])
         outcome = apply_clicks(parsed.clicks, items, states, engine, self._serving_rules(engine))
         outcome.counts.dead_letters, outcome.counts.unreadable = len(parsed.dead_letters), len(loaded.unreadable)
-        wire = await self.store.vocab.wire_items(shown_items(outcome.served))
+        shown = shown_items(outcome.served)
+        names = dict(zip(shown, await self.store.vocab.items(shown)))
         self.unwritten.update(outcome.changed)
         lesson = outcome.increments.to_bytes() if self.settings.learn_online and outcome.learned else b""
         if outcome.counts.duplicates >= max(10, len(parsed.clicks) // 2):
@@ -149,7 +150,7 @@ class Applier:
         marks = {record.partition: record.mark() for record in records}  # records come in offset order per partition
         produced = np.fromiter((s.click.timestamp_ms for s in outcome.served), dtype=np.float64, count=len(outcome.served)) / 1000.0
         assert self.store.vocab.epoch is not None  # indices() above adopted it
-        return Computed(outcome, encode(outcome.served, wire, time.time()), parsed.dead_letters, parsed.reasons, produced,
+        return Computed(outcome, encode(outcome.served, names, time.time()), parsed.dead_letters, parsed.reasons, produced,
                         self.store.commit.next_number(), self.store.vocab.epoch, lesson, marks)
 
     def _serving_rules(self, engine: Engine) -> ServingConfig:

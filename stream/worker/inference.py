@@ -68,14 +68,27 @@ class Engine:
     @torch.no_grad()
     def rebuild(self, history: np.ndarray) -> np.ndarray:
         """States recomputed from each row's recent clicks (right-aligned, PAD-padded): DESIGN rule 4."""
+        return self._read(self._tensor(history)).cpu().numpy()
+
+    @torch.no_grad()
+    def recommend(self, history: np.ndarray, now: np.ndarray | None = None) -> np.ndarray:
+        """Top-k lists for sessions known only by their clicks (right-aligned, PAD-padded), each read from a fresh state.
+
+        For a session's clicks since its state last started fresh this is the
+        list the stream made after the last of them (``now``: its event time).
+        """
         items = self._tensor(history)
-        state = torch.zeros(len(history), self.hidden_size, device=self.device)
-        for t in range(items.size(1)):
-            column = items[:, t]
-            present = (column != PAD)[:, None]
-            if present.any():
-                state = torch.where(present, self.scorer.advance(state, column.clamp(min=0)), state)
-        return state.cpu().numpy()
+        recs, _ = self.scorer.topk(self._read(items), items, self.top_k, now)
+        return recs.cpu().numpy()
+
+    def _read(self, items: torch.Tensor) -> torch.Tensor:
+        """The state after reading each row's clicks from a zero state; a PAD leaves a row as it is (all-PAD columns are skipped)."""
+        state = torch.zeros(len(items), self.hidden_size, device=self.device)
+        present = items != PAD
+        for t in torch.nonzero(present.any(dim=0)).flatten().tolist():
+            advanced = self.scorer.advance(state, items[:, t].clamp(min=0))
+            state = advanced if bool(present[:, t].all()) else torch.where(present[:, t : t + 1], advanced, state)
+        return state
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(array)

@@ -1,10 +1,10 @@
-"""The worker's item neighbours, kept current: every lesson on the learning feed, learned once, in order.
+"""The live item neighbours, kept current: every lesson on the learning feed, learned once, in order.
 
 The table starts as the one the served model was trained with, then learns
 what every committed micro-batch teaches, this worker's and every other's
-(stream.redis.feed), so all workers converge on the same neighbours within
-moments of a commit. A lesson that cannot be read is skipped and logged
-(DESIGN rule 8).
+(stream.redis.feed), so all workers (and the API) converge on the same
+neighbours within moments of a commit. A lesson that cannot be read is
+skipped and logged (DESIGN rule 8).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import mode
 from redis.exceptions import RedisError
 
 from sessionrec.model.neighbours import Increments, NeighbourTable
@@ -21,9 +20,8 @@ from sessionrec.stream.redis.feed import BEGINNING, LearningFeed
 log = logging.getLogger(__name__)
 
 
-class NeighbourLearner(mode.Service):
-    def __init__(self, table: NeighbourTable, feed: LearningFeed, **kwargs) -> None:  # noqa: ANN003 - mode.Service options
-        super().__init__(**kwargs)
+class NeighbourLearner:
+    def __init__(self, table: NeighbourTable, feed: LearningFeed) -> None:
         self.table = table
         self.feed = feed
         self.after = BEGINNING  # the last entry learned
@@ -50,10 +48,10 @@ class NeighbourLearner(mode.Service):
         """Learn into ``table`` from the feed's beginning (Redis lost its data: the feed is a new one)."""
         self.table, self.after = table, BEGINNING
 
-    @mode.Service.task
-    async def _follow(self) -> None:
+    async def follow(self) -> None:
+        """Learn every lesson as it arrives, until cancelled; a Redis outage is waited out."""
         delay = 0.5
-        while not self.should_stop:
+        while True:
             try:
                 await self.catch_up()
                 delay = 0.5

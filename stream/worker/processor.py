@@ -110,14 +110,18 @@ def apply_clicks(clicks: Sequence[tuple[int, Click]], items: Sequence[int], stat
     return outcome
 
 
-def encode(served: Sequence[Served], wire: Mapping[int, int | str], now: float) -> list[tuple[bytes, bytes]]:
-    """One recommendation per applied click, in the contract's JSON; ``wire`` maps indices to wire item ids."""
+def encode(served: Sequence[Served], names: Mapping[int, str], now: float) -> list[tuple[bytes, bytes]]:
+    """One recommendation per applied click, in the contract's JSON; ``names`` maps indices to raw item ids.
+
+    Item ids go out as text, always (the raw id, as the vocabulary keeps it): a
+    consumer never sees one item as ``42`` here and ``"42"`` there.
+    """
     return [
         (s.click.session_id.encode(), orjson.dumps({
             "session_id": s.click.session_id,
             "ts": s.click.ts,
-            "item_id": wire[int(s.state.history[-1])],  # the click answered: lets consumers (the trainer) learn from what was served
-            "item_ids": [wire[i] for i in s.state.recs.tolist()],
+            "item_id": names[int(s.state.history[-1])],  # the click answered: lets consumers (the trainer) learn from what was served
+            "item_ids": [names[i] for i in s.state.recs.tolist()],
             "model_version": s.state.version,
             "partition": s.click.partition,
             "offset": s.click.offset,
@@ -129,7 +133,7 @@ def encode(served: Sequence[Served], wire: Mapping[int, int | str], now: float) 
 
 
 def shown_items(served: Sequence[Served]) -> list[int]:
-    """Every item index the recommendations of ``served`` name: what ``encode`` needs in wire form."""
+    """Every item index the recommendations of ``served`` name: what ``encode`` needs named."""
     if not served:
         return []
     return np.unique(np.concatenate([np.stack([s.state.recs for s in served]).ravel(), [s.state.history[-1] for s in served]])).tolist()
@@ -208,7 +212,8 @@ def _step(rows: list[_Row], states: dict[str, SessionState | None], engine: Engi
     for i, row in enumerate(rows):
         c = row.click
         segment = 1 if row.fresh else min(row.state.segment + 1, int(kept[i]))
-        state = SessionState(engine.version, c.partition, c.incarnation, c.offset, c.ts, new_hidden[i], matrix[i, length - kept[i] :], segment,
+        state = SessionState(engine.version, c.partition, c.incarnation, c.offset, c.ts, c.timestamp_ms / 1000.0, new_hidden[i],
+                             matrix[i, length - kept[i] :], segment,
                              recs[i].astype(np.int32))
         states[c.session_id] = outcome.changed[c.session_id] = state
         served.append(Served(row.position, c, state))
