@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ OTHER_VARIABLES = {"SESSIONREC_DATA"}  # read elsewhere (model.data), not settin
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
+NAMESPACE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +36,9 @@ class SettingsError(ValueError):
 class Settings(KafkaConnection):
     """Kafka connection (inherited: kafka_bootstrap, kafka_security_protocol, ...), topics, Redis, worker, trainer."""
 
+    # One deployment's names: a namespace N turns each default name below (topics, app id and so consumer groups, Redis
+    # prefix) into N.<name>, so deployments sharing a broker or a Redis never read each other's clicks, states or models.
+    namespace: str = ""
     # Kafka topics and the Faust app
     clicks_topic: str = "clicks"
     recs_topic: str = "recommendations"
@@ -67,6 +72,8 @@ class Settings(KafkaConnection):
     learn_feed_len: int = 5000  # committed batches' lessons (~30 kB each) kept in Redis for workers that start later
     web_port: int = 6066  # the worker's web server (Faust's: /metrics, /status); 0 = none
     web_bind: str = "127.0.0.1"  # of the worker's and the trainer's web servers
+    ready_stall_s: float = 30.0  # /ready fails when no micro-batch finished for this long while clicks wait
+    ready_max_duplicate_share: float = 0.5  # ... or when more of the last minute's clicks were skipped as already applied
     # the request/response API (sessionrec api)
     api_bind: str = "127.0.0.1"
     api_port: int = 8000
@@ -108,6 +115,13 @@ class Settings(KafkaConnection):
 
     def __post_init__(self) -> None:
         problems = self.connection_problems()
+        if self.namespace:
+            if not NAMESPACE.fullmatch(self.namespace):
+                problems.append(f"namespace must be 1-100 of A-Z a-z 0-9 . _ - (a Kafka topic's characters), not starting with '.' "
+                                f"(got {self.namespace!r})")
+            for name, default in _DEFAULT_NAMES.items():
+                if getattr(self, name) == default:
+                    object.__setattr__(self, name, f"{self.namespace}.{default}")
         at_least_one = ("batch_size", "top_k", "partitions", "metrics_bucket_s", "state_ttl_s", "trainer_window", "trainer_session_clicks",
                         "trainer_epochs", "dlq_max_bytes", "max_click_bytes", "neighbour_items", "learn_feed_len", "api_batch_size",
                         "api_workers")
@@ -122,12 +136,20 @@ class Settings(KafkaConnection):
             problems.append(f"log_level must be one of {', '.join(LOG_LEVELS)} (got {self.log_level!r})")
         if self.log_format not in LOG_FORMATS:
             problems.append(f"log_format must be text or json (got {self.log_format!r})")
+        if self.ready_stall_s <= 0:
+            problems.append(f"ready_stall_s must be above 0 (got {self.ready_stall_s})")
+        if not 0.0 < self.ready_max_duplicate_share <= 1.0:
+            problems.append(f"ready_max_duplicate_share must lie in (0, 1] (got {self.ready_max_duplicate_share})")
         if not 0.0 < self.trainer_holdout < 1.0:
             problems.append(f"trainer_holdout must lie between 0 and 1 (got {self.trainer_holdout})")
         if urlsplit(self.redis_url).scheme not in REDIS_SCHEMES:
             problems.append(f"redis_url {self.redis_shown!r} is not a Redis URL (redis://, rediss:// or unix://)")
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
+
+    def in_namespace(self, namespace: str) -> Settings:
+        """These settings in ``namespace``, every namespaced name at its default there (fresh names for a run of its own)."""
+        return replace(self, namespace=namespace, **_DEFAULT_NAMES)
 
     def serving_overrides(self) -> dict[str, Any]:
         """The model's serving rules that these settings replace (model.config.ServingConfig names)."""
@@ -184,3 +206,4 @@ def _warn_unknown(env: Mapping[str, str]) -> None:
 
 
 _TYPES = typing.get_type_hints(Settings)
+_DEFAULT_NAMES = {f.name: f.default for f in fields(Settings) if f.name in ("clicks_topic", "recs_topic", "dlq_topic", "app_id", "redis_prefix")}

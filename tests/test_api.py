@@ -38,8 +38,7 @@ EXTRA = [{"session_id": ODD, "item_id": "sku-42", "ts": 1700000000.0}, {"session
 def served(kafka_bootstrap, redis_url, small_model):
     """CLICKS real clicks and a session with an odd id through a worker, then the API over its Redis; the topic's recommendations."""
     tag = uuid.uuid4().hex[:8]
-    settings = Settings(kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, redis_prefix=f"api-{tag}", app_id=f"api-{tag}",
-                        clicks_topic=f"clicks-{tag}", recs_topic=f"recs-{tag}", dlq_topic=f"dlq-{tag}", model_dir=str(small_model), web_port=0,
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, namespace=f"api-{tag}", model_dir=str(small_model), web_port=0,
                         learn_online=False)  # the worker keeps the model's own neighbours: the lists a POST repeats are fixed
     clicks = load_stream(data_dir() / "ecommerce" / "test_data.csv", limit=CLICKS)
 

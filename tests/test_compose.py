@@ -107,7 +107,7 @@ def test_worker_scales(compose: dict[str, Any]) -> None:
     assert "container_name" not in worker and "hostname" not in worker
     settings = Settings.from_env(_env(worker))
     assert settings.web_bind == "0.0.0.0" and str(settings.web_port) in [str(p) for p in worker["expose"]]
-    assert f"127.0.0.1:{settings.web_port}/status" in " ".join(worker["healthcheck"]["test"])
+    assert f"127.0.0.1:{settings.web_port}/ready" in " ".join(worker["healthcheck"]["test"])  # readiness, not only a live process
 
 
 def test_the_api_listens_for_the_host_and_is_checked(compose: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+import aiohttp
 import pytest
 from redis.asyncio import Redis
 
@@ -26,11 +27,12 @@ from sessionrec.model.config import PRESETS
 from sessionrec.model.data import data_dir
 from sessionrec.model.protocol import load_split
 from sessionrec.model.workflow import train_checkpoint
+from sessionrec.replay.kafka.clients import start_consumer
 from sessionrec.replay.pacing import Pacing
 from sessionrec.replay.replayer import replay
 from sessionrec.replay.source import load_stream
 from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
-from sessionrec.stream.local.servers import Service, start_redis, start_tansu
+from sessionrec.stream.local.servers import Service, free_port, start_redis, start_tansu
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
 from sessionrec.stream.settings import Settings
@@ -71,9 +73,8 @@ class Servers:
 
     def settings(self, model, **overrides) -> Settings:  # noqa: ANN001
         tag = uuid.uuid4().hex[:8]
-        return Settings(kafka_bootstrap=self.tansu.url, redis_url=self.redis.url, redis_prefix=f"fault-{tag}", app_id=f"fault-{tag}",
-                        clicks_topic=f"clicks-{tag}", recs_topic=f"recs-{tag}", dlq_topic=f"dlq-{tag}", model_dir=str(model), web_port=0,
-                        learn_online=False, **overrides)
+        return Settings(kafka_bootstrap=self.tansu.url, redis_url=self.redis.url, namespace=f"fault-{tag}", model_dir=str(model),
+                        **{"web_port": 0, "learn_online": False, **overrides})
 
 
 @contextmanager
@@ -245,3 +246,64 @@ def test_a_broker_that_starts_over_has_its_clicks_answered_again(model, clicks):
 
         counts = asyncio.run(total())
     assert first == second == len(clicks) and counts.clicks == 2 * len(clicks)
+
+
+async def _until_ready_is(settings: Settings, status: int, words: str, timeout_s: float = 30.0) -> dict:
+    """Poll the worker's /ready until it answers ``status`` with ``words`` among its problems (or none, for 200)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(f"http://127.0.0.1:{settings.web_port}/ready") as response:
+                    body = await response.json()
+                    if response.status == status and (words in " ".join(body["problems"]) if words else not body["problems"]):
+                        async with http.get(f"http://127.0.0.1:{settings.web_port}/status") as alive:
+                            assert alive.status == 200  # the process answers all along: only readiness tells
+                        return body
+            except aiohttp.ClientConnectionError:
+                pass  # not listening yet
+            assert asyncio.get_running_loop().time() < deadline, f"/ready never answered {status} {words!r}"
+            await asyncio.sleep(0.2)
+
+
+def test_a_stalled_worker_is_not_ready_until_it_goes_on(model, clicks, clean):
+    with servers() as own:
+        settings = own.settings(model, web_port=free_port(), ready_stall_s=2.0)
+
+        async def stall(workers: list[WorkerProcess]) -> None:
+            await _until_ready_is(settings, 200, "")
+            os.kill(own.redis.process.pid, signal.SIGSTOP)  # batches cannot commit: the worker waits, clicks pile up
+            try:
+                body = await _until_ready_is(settings, 503, "stalled: no micro-batch finished")
+            finally:
+                os.kill(own.redis.process.pid, signal.SIGCONT)
+            assert body["waiting"] > 0
+            await _until_ready_is(settings, 200, "")
+
+        run = asyncio.run(stream(settings, clicks, stall))
+    assert run.lists == clean.lists
+
+
+def test_a_worker_skipping_every_click_is_not_ready(model, clicks):
+    """Offsets reset behind the workers' back: every click comes again, and is rightly skipped, but the stream serves nothing new."""
+    with servers() as own:
+        settings = own.settings(model, web_port=free_port())
+        asyncio.run(stream(settings, clicks))
+
+        async def reset_offsets() -> None:
+            consumer = await start_consumer(settings, settings.clicks_topic, group=settings.consumer_group)  # the group's only member now
+            try:
+                while len(consumer.assignment()) < settings.partitions:
+                    await consumer.getmany(timeout_ms=200)
+                await consumer.commit(dict.fromkeys(consumer.assignment(), 0))
+            finally:
+                await consumer.stop()
+
+        asyncio.run(reset_offsets())
+        worker = WorkerProcess(settings, name="worker-after-reset")
+        try:
+            body = asyncio.run(_until_ready_is(settings, 503, f"skipping: {len(clicks):,} of the last {len(clicks):,} clicks"))
+            worker.check()
+        finally:
+            worker.stop()
+    assert len(body["problems"]) == 1

@@ -115,8 +115,7 @@ def learning_model(tmp_path_factory):
 def test_an_item_first_seen_in_the_stream_is_recommended_once_its_context_repeats(kafka_bootstrap, redis_url, learning_model):
     """One session clicks a known item, then a brand-new one; the next session that clicks the known item is offered the new one."""
     tag = uuid.uuid4().hex[:8]
-    settings = Settings(kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, redis_prefix=f"new-{tag}", app_id=f"new-{tag}",
-                        clicks_topic=f"clicks-{tag}", recs_topic=f"recs-{tag}", dlq_topic=f"dlq-{tag}", model_dir=str(learning_model), web_port=0)
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, namespace=f"new-{tag}", model_dir=str(learning_model), web_port=0)
     known = checkpoint.load(learning_model).vocab.item(0)
 
     async def go():

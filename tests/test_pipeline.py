@@ -26,8 +26,7 @@ def run(kafka_bootstrap, redis_url, small_model):
     """One worker over CLICKS real clicks plus a few malformed ones; everything it produced."""
     tag = uuid.uuid4().hex[:8]
     settings = Settings(
-        kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, redis_prefix=f"e2e-{tag}", app_id=f"e2e-{tag}",
-        clicks_topic=f"clicks-{tag}", recs_topic=f"recs-{tag}", dlq_topic=f"dlq-{tag}", model_dir=str(small_model),
+        kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, namespace=f"e2e-{tag}", model_dir=str(small_model),
         web_port=0, batch_size=64, top_k=20, log_format="json", log_level="info",
     )
     clicks = load_stream(data_dir() / "ecommerce" / "test_data.csv", limit=CLICKS)

@@ -88,8 +88,7 @@ async def redis_total(stream: Stream) -> tuple[Counts, Latency]:
 @pytest.fixture(scope="module")
 def stream(kafka_bootstrap, redis_url, small_model):
     tag = uuid.uuid4().hex[:8]
-    settings = Settings(kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, redis_prefix=f"watch-{tag}", app_id=f"watch-{tag}",
-                        clicks_topic=f"clicks-{tag}", recs_topic=f"recs-{tag}", dlq_topic=f"dlq-{tag}", model_dir=str(small_model),
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, namespace=f"watch-{tag}", model_dir=str(small_model),
                         web_port=free_port(), batch_size=64, metrics_bucket_s=1)
     frame = load_stream(data_dir() / "ecommerce" / "test_data.csv", limit=FIRST + UNDER_LOAD)
 

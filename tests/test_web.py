@@ -103,6 +103,11 @@ def test_views_on_a_running_faust_web_server() -> None:
                 async with http.get(f"http://127.0.0.1:{port}/status") as response:
                     assert response.status == 200
                     status = json.loads(await response.text())
+                async with http.get(f"http://127.0.0.1:{port}/ready") as response:
+                    assert response.status == 503 and (await response.json())["problems"][0].startswith("starting")
+                metrics.readiness.serving()
+                async with http.get(f"http://127.0.0.1:{port}/ready") as response:
+                    assert response.status == 200 and await response.json() == {"ready": True, "problems": [], "waiting": 0}
         finally:
             await app.web.stop()
         return kind, text, status

@@ -17,7 +17,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _REDIS = [
     click.option("--redis-url", default=None, help="Redis URL [default: $SESSIONREC_REDIS_URL or redis://127.0.0.1:6379/0]."),
-    click.option("--redis-prefix", default=None, help="Prefix of every Redis key [default: $SESSIONREC_REDIS_PREFIX or sessionrec]."),
+    click.option("--redis-prefix", default=None,
+                 help="Prefix of every Redis key [default: $SESSIONREC_REDIS_PREFIX or sessionrec; N.sessionrec with $SESSIONREC_NAMESPACE=N]."),
 ]
 _CONNECTION = [
     click.option("--bootstrap", "kafka_bootstrap", default=None, metavar="HOST:PORT",

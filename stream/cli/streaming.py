@@ -20,7 +20,7 @@ from sessionrec.stream.settings import Settings
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None, metavar="EPS",
               help="Send a fixed number of clicks per second instead, ignoring event-time gaps.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Only the first N clicks in event-time order.")
-@click.option("--topic", default=None, help="Topic to write [default: $SESSIONREC_CLICKS_TOPIC or clicks].")
+@click.option("--topic", default=None, help="Topic to write [default: $SESSIONREC_CLICKS_TOPIC or clicks; N.clicks with $SESSIONREC_NAMESPACE=N].")
 @click.option("--bootstrap", default=None, metavar="HOST:PORT",
               help="Kafka bootstrap servers [default: $SESSIONREC_KAFKA_BOOTSTRAP or 127.0.0.1:9092].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
@@ -161,6 +161,7 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, l
     """
     import asyncio
     import uuid
+    from dataclasses import replace
 
     from sessionrec.model.data import data_dir
     from sessionrec.model.report import console
@@ -172,13 +173,15 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, l
     csv = csv or data_dir() / "ecommerce" / "test_data.csv"
     kafka_bootstrap, redis_url = servers_given(kafka_bootstrap, redis_url)
     own = kafka_bootstrap is None and redis_url is None
-    tag = "" if own else f"-demo-{uuid.uuid4().hex[:6]}"  # on shared servers, never mix with other runs
     with local_services(kafka_bootstrap, redis_url) as (bootstrap, redis):
         settings = settings_from(
-            kafka_bootstrap=bootstrap, redis_url=redis, redis_prefix=redis_prefix or f"sessionrec{tag}", model_dir=model_dir, web_port=0,
-            clicks_topic=f"clicks{tag}", recs_topic=f"recommendations{tag}", dlq_topic=f"clicks.dlq{tag}", app_id=f"sessionrec{tag}",
+            kafka_bootstrap=bootstrap, redis_url=redis, model_dir=model_dir, web_port=0,
             trainer_web_port=0, metrics_bucket_s=1, **(LOCAL_LEARNING if trainer else {"learn_online": False}),
         )
+        if not own:  # on shared servers, never mix with other runs
+            settings = settings.in_namespace(f"demo-{uuid.uuid4().hex[:6]}")
+        if redis_prefix:
+            settings = replace(settings, redis_prefix=redis_prefix)
         ensure_checkpoint(settings.model_dir)
         console.print(f"Kafka {bootstrap}, Redis {settings.redis_shown}, model {settings.model_dir}; replaying {csv}")
         for line in watch_lines(settings):

@@ -59,7 +59,8 @@ def monitor(interval: float, once: bool, as_json: bool, **overrides: object) -> 
 @click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N recommendations.")
 @click.option("--titles", type=click.Path(exists=True, path_type=Path), default=None, metavar="MOVIES_CSV",
               help="MovieLens movies.csv (or its folder): show movie titles next to item ids.")
-@click.option("--topic", default=None, help="Topic to read [default: $SESSIONREC_RECS_TOPIC or recommendations].")
+@click.option("--topic", default=None,
+              help="Topic to read [default: $SESSIONREC_RECS_TOPIC or recommendations; N.recommendations with $SESSIONREC_NAMESPACE=N].")
 @click.option("--json", "as_json", is_flag=True, help="Print each recommendation's raw JSON, one per line.")
 def tail(from_beginning: bool, limit: int | None, titles: Path | None, topic: str | None, as_json: bool,
          **overrides: object) -> None:

@@ -88,9 +88,7 @@ async def _phase(settings: Settings, warmup: pd.DataFrame, body: pd.DataFrame, w
 
 def fresh_names(settings: Settings) -> Settings:
     """New topics, consumer group and Redis prefix, so runs and phases never mix (a long topic slows Tansu's fetches)."""
-    tag = uuid.uuid4().hex[:8]
-    return replace(settings, clicks_topic=f"bench-clicks-{tag}", recs_topic=f"bench-recs-{tag}", dlq_topic=f"bench-dlq-{tag}",
-                   redis_prefix=f"bench-{tag}", app_id=f"bench-{tag}", web_port=0)
+    return replace(settings.in_namespace(f"bench-{uuid.uuid4().hex[:8]}"), web_port=0)
 
 
 def run_stream_bench(settings: Settings, *, clicks: int, sessions: int, items: int, workers: int, rate: float, latency_seconds: float) -> StreamBench:

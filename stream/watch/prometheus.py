@@ -43,6 +43,7 @@ from prometheus_client.utils import floatToGoString
 
 from sessionrec.stream.redis.latency import BOUNDS_S, Latency
 from sessionrec.stream.redis.metrics import RR_SCALE, Counts
+from sessionrec.stream.watch.readiness import Readiness
 from sessionrec.stream.worker.clicks import REASONS
 
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
@@ -85,7 +86,8 @@ class LatencyHistogram(Collector):
 class WorkerMetrics:
     """One worker's metrics."""
 
-    def __init__(self) -> None:
+    def __init__(self, readiness: Readiness | None = None) -> None:
+        self.readiness = readiness or Readiness()  # fed by the same batches and lag readings
         self.registry = r = process_registry()
         self.clicks = Counter("sessionrec_clicks", "Clicks taken from Kafka and processed by this worker", registry=r)
         self.recommendations = Counter("sessionrec_recommendations", "Recommendation lists sent", registry=r)
@@ -133,6 +135,7 @@ class WorkerMetrics:
         self.latency.add(latency)
         self.batch_clicks.observe(clicks)
         self.batch_seconds.observe(seconds)
+        self.readiness.batch(clicks, counts.duplicates)
 
     def set_lag(self, topic: str, lags: Mapping[int, int]) -> None:
         """The lag of the partitions this worker holds now; partitions it gave up leave the exposition."""
@@ -142,6 +145,7 @@ class WorkerMetrics:
         for partition, lag in lags.items():
             self.lag.labels(topic, str(partition)).set(lag)
         self._lag_partitions = current
+        self.readiness.lag(sum(lags.values()))
 
     def set_model(self, version: str | None, device: str) -> None:
         if version and (version, device) != self._model:

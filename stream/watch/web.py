@@ -1,4 +1,4 @@
-"""The worker's own HTTP views on Faust's web server: `/metrics` (Prometheus) and `/status` (JSON).
+"""The worker's own HTTP views on Faust's web server: `/metrics` (Prometheus), `/status` and `/ready` (JSON).
 
 These are worker-local numbers (stream.watch.prometheus), for Prometheus to
 scrape per worker; what all workers did together lives in Redis and is read
@@ -40,6 +40,12 @@ def register_web(app: faust.App, serving: Any, metrics: WorkerMetrics) -> None:
     @app.page("/status", name="sessionrec-status")
     async def worker_status(self: View, request: Request) -> Response:
         return self.json(status(serving, metrics))
+
+    @app.page("/ready", name="sessionrec-ready")
+    async def worker_ready(self: View, request: Request) -> Response:
+        """200 while the worker does its job; 503 with the reasons while it is starting, stalled or skipping most clicks."""
+        problems = metrics.readiness.problems()
+        return self.json({"ready": not problems, "problems": problems, "waiting": metrics.readiness.waiting}, status=503 if problems else 200)
 
 
 __all__ = ["register_web", "serving_model", "status"]

@@ -16,6 +16,7 @@ import faust
 
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.watch.prometheus import WorkerMetrics
+from sessionrec.stream.watch.readiness import Readiness
 from sessionrec.stream.watch.web import register_web
 from sessionrec.stream.worker.batch import MicroBatch
 from sessionrec.stream.worker.ingress import ClickIngress
@@ -39,7 +40,7 @@ def create_app(settings: Settings) -> faust.App:
         datadir=f"{settings.faust_dir}/{settings.app_id}",
     )
     batches = app.channel(maxsize=1)
-    metrics = WorkerMetrics()
+    metrics = WorkerMetrics(Readiness(settings.ready_stall_s, settings.ready_max_duplicate_share))
     serving = app.service(Serving(settings, metrics))
     if settings.web_port > 0:
         register_web(app, serving, metrics)

@@ -95,6 +95,7 @@ class ClickIngress(mode.Service):
     @mode.Service.task
     async def _pump(self) -> None:
         self.line = line = await self.serving.ready()
+        self.serving.metrics.readiness.serving()
         wait_ms = int(self.settings.batch_wait_ms)
         while not self.should_stop:
             fetched = await fetch(self.consumer, timeout_ms=wait_ms, max_records=self.settings.batch_size, what="clicks")
