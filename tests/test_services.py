@@ -135,3 +135,18 @@ def test_servers_never_outlive_the_python_process(ending: str) -> None:
     assert all(map(process_gone, pids))
     for workdir in workdirs:  # a killed parent cannot clean up its temp folders
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_a_worker_process_never_outlives_the_python_process_that_started_it(kafka_bootstrap: str, redis_url: str, small_model: Path) -> None:
+    """The harness's workers (demo, benches, tests) get the parent-death signal too: a killed bench leaves no worker behind."""
+    script = ("import os, signal, time\nfrom sessionrec.stream.local.harness import WorkerProcess\nfrom sessionrec.stream.settings import Settings\n"
+              f"w = WorkerProcess(Settings(kafka_bootstrap={kafka_bootstrap!r}, redis_url={redis_url!r}, namespace='orphan', "
+              f"model_dir={str(small_model)!r}, web_port=0))\n"
+              "time.sleep(4)\nprint(w.process.pid, w.process.poll() is None, flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    pid, alive = done.stdout.split()
+    assert alive == "True", done.stderr  # it ran until its parent died
+    deadline = time.monotonic() + 15
+    while not process_gone(int(pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process_gone(int(pid))

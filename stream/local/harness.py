@@ -8,6 +8,7 @@ production) and read what they emit from Kafka.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ import pandas as pd
 from sessionrec.replay.kafka.reader import TopicReader
 from sessionrec.replay.pacing import Pacing
 from sessionrec.replay.replayer import replay
+from sessionrec.stream.local.servers import die_with_parent
 from sessionrec.stream.redis.metrics import Counts
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
@@ -39,7 +41,7 @@ class WorkerProcess:
         env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "sessionrec.stream.cli", command], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+                                            start_new_session=True, preexec_fn=functools.partial(die_with_parent, os.getpid()))
 
     def check(self) -> None:
         """Raise with the end of the log if the process died."""

@@ -198,7 +198,7 @@ def _start(name: str, command: Callable[[int, Path], list[str]], url: Callable[[
         log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed by Service.stop
         try:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env=env,
-                                       start_new_session=True, preexec_fn=None if detached else functools.partial(_die_with_parent, os.getpid()))
+                                       start_new_session=True, preexec_fn=None if detached else functools.partial(die_with_parent, os.getpid()))
         except OSError as exc:
             log.close()
             shutil.rmtree(workdir, ignore_errors=True)
@@ -281,7 +281,7 @@ if sys.platform.startswith("linux"):
         _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """In the child before exec: have the kernel SIGTERM it when the starting thread ends.
 
     That covers a parent killed with SIGKILL, where atexit never runs. Start
