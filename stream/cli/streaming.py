@@ -51,8 +51,9 @@ def replay(csv: Path, columns: Columns, speed_factor: float | None, rate: float 
 @with_connection
 @click.option("--model", "model_dir", default=None, help="Checkpoint that seeds the model registry when it is empty [default: runs/model].")
 @click.option("--web-port", type=int, default=None, help="Port of the worker's web server (metrics) [default: 6066].")
+@click.option("--reference", is_flag=True, help="Serve through the naive per-event Faust agent that `bench stream` compares with, not micro-batches.")
 @with_logging("warning")
-def worker(**overrides: object) -> None:
+def worker(reference: bool, **overrides: object) -> None:
     """Serve recommendations: consume clicks, keep session state in Redis, emit top-k lists.
 
     Runs until stopped (Ctrl-C). Start more workers (up to the number of
@@ -63,6 +64,7 @@ def worker(**overrides: object) -> None:
 
     import faust
 
+    from sessionrec.stream.local.reference import create_reference_app
     from sessionrec.stream.logs import logging_config
     from sessionrec.stream.worker.app import create_app
     from sessionrec.stream.worker.serving import preflight
@@ -70,7 +72,7 @@ def worker(**overrides: object) -> None:
     settings = settings_from(**overrides)
     config = logging_config(settings, "warning")
     asyncio.run(preflight(settings))
-    app = create_app(settings)
+    app = (create_reference_app if reference else create_app)(settings)
     runner = faust.Worker(app, loglevel=config["root"]["level"], quiet=True, logging_config=config)
     runner.spinner = None  # log lines only, also on a terminal
     runner.execute_from_commandline()
@@ -202,17 +204,21 @@ def demo(kafka_bootstrap, redis_url, redis_prefix, csv, columns, speed_factor, l
 @click.option("--sessions", type=click.IntRange(min=1), default=20_000, show_default=True)
 @click.option("--items", type=click.IntRange(min=1), default=15_000, show_default=True, help="Catalogue size; items beyond the model's are new to it.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes (at most the partitions).")
-@click.option("--rate", type=float, default=1000.0, show_default=True, help="Clicks/s of the steady latency run.")
-@click.option("--latency-seconds", type=float, default=10.0, show_default=True,
-              help="Length of the latency run (longer steady runs stalled the local Tansu broker here).")
+@click.option("--reference-clicks", type=click.IntRange(min=100), default=10_000, show_default=True,
+              help="Clicks the reference pipeline (a naive per-event Faust agent) serves, in the same run.")
+@click.option("--rate", "rates", type=click.FloatRange(min=1), multiple=True, default=(1000.0, 5000.0), show_default=True,
+              help="Clicks/s of a steady latency run; repeat for several.")
+@click.option("--latency-seconds", type=click.FloatRange(min=1), default=10.0, show_default=True,
+              help="Length of each latency run (longer steady runs stalled the local Tansu broker here).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/stream.json"), show_default=True, help="JSON file written in any case.")
-def bench_stream(kafka_bootstrap, redis_url, redis_prefix, clicks, sessions, items, workers, rate, latency_seconds, as_json, out) -> None:  # noqa: ANN001
-    """End-to-end clicks/s and latency p50/p99 of the live pipeline.
+def bench_stream(kafka_bootstrap, redis_url, redis_prefix, clicks, sessions, items, workers, reference_clicks, rates, latency_seconds, as_json,  # noqa: ANN001
+                 out) -> None:  # noqa: ANN001
+    """End-to-end clicks/s against a naive Faust agent in the same run, and latency p50/p99 at steady rates.
 
     Starts a local Tansu broker and Redis unless --bootstrap / --redis-url
     are given, trains a model into runs/model if there is none, and runs the
-    workers as separate processes.
+    workers as separate processes, each phase on topics and keys of its own.
     """
     from sessionrec.model.workflow import ensure_checkpoint
     from sessionrec.stream.local.bench import print_result, run_stream_bench, write_json
@@ -221,7 +227,8 @@ def bench_stream(kafka_bootstrap, redis_url, redis_prefix, clicks, sessions, ite
     with local_services(*servers_given(kafka_bootstrap, redis_url)) as (bootstrap, redis):
         settings = settings_from(kafka_bootstrap=bootstrap, redis_url=redis, redis_prefix=redis_prefix)
         ensure_checkpoint(settings.model_dir)
-        result = run_stream_bench(settings, clicks=clicks, sessions=sessions, items=items, workers=workers, rate=rate, latency_seconds=latency_seconds)
+        result = run_stream_bench(settings, clicks=clicks, sessions=sessions, items=items, workers=workers, rates=list(rates),
+                                  latency_seconds=latency_seconds, reference_clicks=reference_clicks)
     write_json(result, out)
     print_result(result, as_json)
 

@@ -35,12 +35,12 @@ from sessionrec.stream.settings import Settings
 class WorkerProcess:
     """`sessionrec worker` (or another long-running command) as a child process, its output in a log file."""
 
-    def __init__(self, settings: Settings, name: str = "worker", command: str = "worker") -> None:
+    def __init__(self, settings: Settings, name: str = "worker", command: str = "worker", args: tuple[str, ...] = ()) -> None:
         self.settings = settings
         self.log_path = Path(tempfile.mkdtemp(prefix="sessionrec-")) / f"{name}.log"
         env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "sessionrec.stream.cli", command], env=env, stdout=log, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen([sys.executable, "-m", "sessionrec.stream.cli", command, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True, preexec_fn=functools.partial(die_with_parent, os.getpid()))
 
     def check(self) -> None:

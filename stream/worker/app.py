@@ -23,10 +23,11 @@ from sessionrec.stream.worker.ingress import ClickIngress
 from sessionrec.stream.worker.serving import Serving
 
 
-def create_app(settings: Settings) -> faust.App:
+def faust_app(settings: Settings, app_id: str) -> faust.App:
+    """A Faust app on the settings' broker, configured for its quirks (DESIGN: Tansu), with the worker's web server."""
     Path(settings.faust_dir).mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        settings.app_id,
+    return faust.App(
+        app_id,
         broker=settings.broker_url,
         broker_credentials=settings.faust_credentials(),
         broker_session_timeout=settings.kafka_session_timeout_s,
@@ -37,8 +38,12 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web_port or 6066,
         web_bind=settings.web_bind,
         store="memory://",
-        datadir=f"{settings.faust_dir}/{settings.app_id}",
+        datadir=f"{settings.faust_dir}/{app_id}",
     )
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust_app(settings, settings.app_id)
     batches = app.channel(maxsize=1)
     metrics = WorkerMetrics(Readiness(settings.ready_stall_s, settings.ready_max_duplicate_share))
     serving = app.service(Serving(settings, metrics))
