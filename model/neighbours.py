@@ -209,7 +209,7 @@ class NeighbourTable:
         return self._by_clicks[:count]
 
     def candidates(self, recent: np.ndarray, now: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Neighbour candidates of each session: (row, item, score) triples, each row's sorted best first.
+        """Neighbour candidates of each session: (row, item, score) triples, in no particular order.
 
         ``recent`` [B, R]: each session's last clicks, most recent last, PAD on
         the left; ``now`` [B]: the event time of each session's last click, or
@@ -236,8 +236,7 @@ class NeighbourTable:
         if now is not None and r.age_boost and len(rows):
             age = np.asarray(now, np.float64)[rows] - self.last[items]
             scores = scores * np.where(np.isnan(age), 1.0, 1.0 + r.age_boost * np.exp(-np.maximum(age, 0.0) / r.age_tau_s))
-        order = np.lexsort((items, -scores, rows))
-        return rows[order], items[order], scores[order]
+        return rows, items, scores
 
     def _spread(self, sources: np.ndarray, gains: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sum over each row's sources of gain times the source's neighbour weights: (row, item, score), grouped by row."""
