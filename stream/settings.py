@@ -55,7 +55,7 @@ class Settings(KafkaConnection):
     # worker
     model_dir: str = "runs/model"  # checkpoint that seeds the registry when it is empty
     batch_size: int = 256  # clicks per micro-batch, at most
-    batch_wait_ms: float = 20.0  # how long a micro-batch waits to fill
+    batch_wait_ms: float = 20.0  # how long an idle fetch waits for a first click; a batch never waits to fill: it is what has arrived
     commit_interval_s: float = 1.0  # how often consumed offsets are committed (redelivered clicks are skipped by offset)
     top_k: int = 20
     device: str = "auto"  # auto (CUDA when present), cpu or cuda[:N]
