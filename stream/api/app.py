@@ -5,7 +5,7 @@ made for a session (the session id may hold any character, slashes too, when
 escaped in the URL). ``POST /recommend``: a list for the items given,
 stateless. ``GET /health``: the model served. Every failure answers
 ``{"detail": "<one line>"}``: 404 for a session without a state, 422 for a
-request that does not validate, 503 while Redis does not answer.
+request that does not validate, 503 while Redis does not answer (or has lost its data and is not seeded again yet).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from sessionrec.stream.api.models import Health, Problem, Recommendation, RecommendRequest, SessionRecommendations
 from sessionrec.stream.api.recommender import Recommender
 from sessionrec.stream.logs import setup_logging
+from sessionrec.stream.redis.connection import RedisForgot
 from sessionrec.stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(RedisError)
     @app.exception_handler(ConnectionError)
+    @app.exception_handler(RedisForgot)  # until the model follower has seeded it again (stream.worker.served: recover)
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("%s %s failed: Redis does not answer (%s)", request.method, request.url.path, exc)
         return JSONResponse({"detail": f"Redis does not answer ({exc}); try again"}, status_code=503)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from sessionrec.model.errors import DataError
@@ -36,6 +37,14 @@ end
 return out
 """
 
+# KEYS: items list, epoch. ARGV: the epoch the caller holds, then indices. Their raw ids; an error when the epoch is not Redis's.
+_NAMES = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('EPOCH') end
+local out = {}
+for i = 2, #ARGV do out[i - 1] = redis.call('LINDEX', KEYS[1], tonumber(ARGV[i])) end
+return out
+"""
+
 
 class VocabularyMismatch(DataError):
     """The model's items are not the first entries of the live vocabulary."""
@@ -54,6 +63,7 @@ class SharedVocabulary:
         self.keys = keys
         self.epoch: str | None = None  # of the vocabulary this cache holds
         self._assign = redis.register_script(_ASSIGN)
+        self._names = redis.register_script(_NAMES)
         self._index: dict[str, int] = {}
         self._items: dict[int, str] = {}
 
@@ -102,17 +112,20 @@ class SharedVocabulary:
         if missing:
             if not seeding and self.epoch is None:
                 await self.adopt()
-            try:
-                assigned = await self._assign(keys=[self.keys.vocab_index, self.keys.vocab_items, self.keys.epoch],
-                                              args=["" if seeding else self.epoch, *missing])
-            except ResponseError as exc:
-                if str(exc).startswith("EPOCH"):
-                    raise RedisForgot(f"the vocabulary at {self.keys.prefix} is not the one this process cached (Redis lost its data?)") from None
-                raise
+            assigned = await self._in_epoch(self._assign, [self.keys.vocab_index, self.keys.vocab_items, self.keys.epoch],
+                                            ["" if seeding else self.epoch, *missing])
             for raw, index in zip(missing, assigned):
                 self._index[raw] = int(index)
                 self._items[int(index)] = raw
         return [self._index[r] for r in raws]
+
+    async def _in_epoch(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> list:
+        try:
+            return await script(keys=keys, args=args)
+        except ResponseError as exc:
+            if str(exc).startswith("EPOCH"):
+                raise RedisForgot(f"the vocabulary at {self.keys.prefix} is not the one this process cached (Redis lost its data?)") from None
+            raise
 
     async def known(self, raws: Sequence[str]) -> list[int | None]:
         """The indices of ``raws`` where they have one (None where not), assigning none: for readers that must not grow the vocabulary."""
@@ -125,13 +138,18 @@ class SharedVocabulary:
         return [self._index.get(r) for r in raws]
 
     async def items(self, indices: Sequence[int]) -> list[str]:
-        """The raw ids (text) of ``indices``: what every message and answer names items by."""
+        """The raw ids (text) of ``indices``: what every message and answer names items by.
+
+        Names come from the epoch the indices were assigned in: a Redis that
+        lost its data and was seeded again may hold another item at an index.
+        """
         missing = sorted({i for i in indices if i not in self._items})
         if missing:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for index in missing:
-                    pipe.lindex(self.keys.vocab_items, index)
-                found = await pipe.execute()
+            if self.epoch is None:
+                await self.adopt()
+            found = await self._in_epoch(self._names, [self.keys.vocab_items, self.keys.epoch], [self.epoch, *missing])
+            if any(raw is None for raw in found):
+                raise RedisForgot(f"the vocabulary at {self.keys.prefix} lacks indices this process holds (Redis lost its data?)")
             for index, raw in zip(missing, found):
                 raw = raw.decode() if isinstance(raw, bytes) else raw
                 self._items[index] = raw
