@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from redis.asyncio import Redis
 from rich.table import Table
 
 from sessionrec.model import checkpoint
@@ -30,7 +31,10 @@ from sessionrec.model.data import ITEM, SESSION, TIME
 from sessionrec.model.report import console
 from sessionrec.replay.pacing import Pacing
 from sessionrec.replay.replayer import replay
+from sessionrec.replay.source import frame_records
 from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
+from sessionrec.stream.local.sizing import RedisCounters, Sizing, cpu_seconds, session_key_bytes
+from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.settings import Settings
 
 
@@ -62,6 +66,7 @@ class StreamBench:
     reference_clicks: int
     reference_clicks_per_s: float  # the naive per-event Faust agent, same model, state and output, same run
     latency: list[LatencyRun]  # one per steady rate
+    sizing: Sizing  # what the throughput phase's clicks cost
     model_version: str
 
     @property
@@ -71,7 +76,8 @@ class StreamBench:
     def to_dict(self) -> dict:
         """The JSON record: the first latency run's figures also at the top (latency_p50_ms, latency_p99_ms)."""
         first = self.latency[0]
-        return {**asdict(self), "speedup": self.speedup, "latency_rate": first.rate, "latency_p50_ms": first.p50_ms, "latency_p99_ms": first.p99_ms}
+        return {**asdict(self), "speedup": self.speedup, "latency_rate": first.rate, "latency_p50_ms": first.p50_ms, "latency_p99_ms": first.p99_ms,
+                "clicks_per_worker_core_s": self.sizing.clicks_per_worker_core_s}
 
 
 def synthetic_clicks(n: int, sessions: int, items: int, known: list[str], seed: int = 0) -> pd.DataFrame:
@@ -84,15 +90,23 @@ def synthetic_clicks(n: int, sessions: int, items: int, known: list[str], seed: 
     return pd.DataFrame({SESSION: np.char.add("bench-", owners.astype(str)), ITEM: catalogue[picks], TIME: time.time() + 0.01 * np.arange(n)})
 
 
+@dataclass
+class Phase:
+    clicks_per_s: float  # from the first body click produced to the last recommendation received
+    recs: list  # harness.Received: the body's recommendations as read
+    sizing: Sizing | None = None  # measured when asked for
+
+
 async def _phase(settings: Settings, warmup: pd.DataFrame, body: pd.DataFrame, workers: int, pacing: Pacing, *,
-                 reference: bool = False) -> tuple[float, list]:
+                 reference: bool = False, measure: bool = False) -> Phase:
     """Workers (or reference workers) on the phase's own topics: warm up, replay ``body``, wait for every recommendation.
 
-    Returns clicks/s from the first body click produced to the last recommendation
-    received, and the body's recommendations as read.
+    ``measure``: also what the body cost (stream.local.sizing), from after the
+    warm-up to the last recommendation.
     """
     args = ("--reference",) if reference else ()
     procs = [WorkerProcess(settings, name=f"worker-{i}", args=args) for i in range(workers)]
+    redis = Redis.from_url(settings.redis_url)
 
     def check() -> None:
         for proc in procs:
@@ -103,15 +117,26 @@ async def _phase(settings: Settings, warmup: pd.DataFrame, body: pd.DataFrame, w
             await replay(warmup, topic=settings.clicks_topic, kafka=settings, progress=False)
             await reader.wait_for(len(warmup), timeout_s=120, check=check)  # workers up, groups joined
             before = set(reader.received)
+            counters, cpu = await RedisCounters.read(redis), cpu_seconds(proc.process.pid for proc in procs)
             reading = asyncio.create_task(reader.wait_for(len(warmup) + len(body), timeout_s=600, check=check))
             started = time.time()
             await replay(body, topic=settings.clicks_topic, kafka=settings, pacing=pacing, progress=True)
             await reading
+            phase = Phase(0.0, [r for k, r in reader.received.items() if k not in before])
+            if measure:
+                spent = cpu_seconds(proc.process.pid for proc in procs)
+                after = await RedisCounters.read(redis)
+                sessions = list(dict.fromkeys(body[SESSION].astype(str)))[:200]
+                click_bytes = sum(len(key) + len(value) for key, value, _ in frame_records(body))
+                phase.sizing = Sizing.of(len(body), spent - cpu if spent is not None and cpu is not None else None, counters, after,
+                                         await session_key_bytes(redis, Keys(settings.redis_prefix), sessions),
+                                         click_bytes + sum(r.size for r in phase.recs))
     finally:
+        await redis.aclose()
         for proc in procs:
             proc.stop()
-    recs = [r for k, r in reader.received.items() if k not in before]
-    return len(body) / (max(r.at for r in recs) - started), recs
+    phase.clicks_per_s = len(body) / (max(r.at for r in phase.recs) - started)
+    return phase
 
 
 def fresh_names(settings: Settings) -> Settings:
@@ -123,16 +148,18 @@ def run_stream_bench(settings: Settings, *, clicks: int, sessions: int, items: i
                      reference_clicks: int) -> StreamBench:
     known = checkpoint.load(Path(settings.model_dir)).vocab.items
     data = synthetic_clicks(clicks + 200, sessions, items, known)
-    clicks_per_s, recs = asyncio.run(_phase(fresh_names(settings), data[:200], data[200:], workers, Pacing()))
+    main = asyncio.run(_phase(fresh_names(settings), data[:200], data[200:], workers, Pacing(), measure=True))
     body = data[200 : 200 + reference_clicks]
-    reference_per_s, _ = asyncio.run(_phase(fresh_names(settings), data[:200], body, workers, Pacing(), reference=True))
+    reference = asyncio.run(_phase(fresh_names(settings), data[:200], body, workers, Pacing(), reference=True))
     latency = []
     for n, rate in enumerate(rates):
         steady = synthetic_clicks(int(rate * latency_seconds) + 200, sessions, items, known, seed=1 + n)
-        _, received = asyncio.run(_phase(fresh_names(settings), steady[:200], steady[200:], workers, Pacing(rate=rate, tick_s=0.002)))
-        latency.append(LatencyRun.of(rate, received))
-    return StreamBench(clicks=clicks, sessions=sessions, items=items, workers=workers, clicks_per_s=clicks_per_s, reference_clicks=len(body),
-                       reference_clicks_per_s=reference_per_s, latency=latency, model_version=recs[0].rec["model_version"])
+        steady_phase = asyncio.run(_phase(fresh_names(settings), steady[:200], steady[200:], workers, Pacing(rate=rate, tick_s=0.002)))
+        latency.append(LatencyRun.of(rate, steady_phase.recs))
+    assert main.sizing is not None
+    return StreamBench(clicks=clicks, sessions=sessions, items=items, workers=workers, clicks_per_s=main.clicks_per_s, reference_clicks=len(body),
+                       reference_clicks_per_s=reference.clicks_per_s, latency=latency, sizing=main.sizing,
+                       model_version=main.recs[0].rec["model_version"])
 
 
 def stream_table(result: StreamBench) -> Table:
@@ -147,6 +174,12 @@ def stream_table(result: StreamBench) -> Table:
         table.add_row(f"latency at a steady {run.rate:,.0f} clicks/s ({run.clicks:,} clicks): p50 / p99 / max",
                       f"{run.p50_ms:.1f} / {run.p99_ms:.1f} / {run.max_ms:.0f} ms")
         table.add_row("  of which click produced -> recommendation computed, p50 / p99", f"{run.serve_p50_ms:.1f} / {run.serve_p99_ms:.1f} ms")
+    size = result.sizing
+    per_core = size.clicks_per_worker_core_s
+    table.add_row("worker CPU: clicks per core-second", f"{per_core:,.0f}" if per_core else "n/a")
+    table.add_row("Redis: commands / bytes on the wire per click", f"{size.redis_commands_per_click:.2f} / {size.redis_net_bytes_per_click:,.0f} B")
+    table.add_row("Redis: memory per session (a session key's MEMORY USAGE)", f"{size.redis_memory_per_session:,.0f} B")
+    table.add_row("broker: record bytes per click (click + recommendation)", f"{size.broker_bytes_per_click:,.0f} B")
     return table
 
 

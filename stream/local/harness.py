@@ -63,6 +63,7 @@ class WorkerProcess:
 class Received:
     rec: dict[str, Any]
     at: float  # wall-clock time it was read
+    size: int  # of its record: key and value, in bytes
 
 
 class RecommendationReader:
@@ -91,7 +92,7 @@ class RecommendationReader:
             if key in self.received:
                 self.duplicates += 1
             else:
-                self.received[key] = Received(rec, now)
+                self.received[key] = Received(rec, now, len(message.key or b"") + len(message.value))
                 fresh += 1
         return fresh
 
