@@ -22,7 +22,7 @@ def test_bench_stream_reports_throughput_latency_and_what_a_click_costs(kafka_bo
     assert record["clicks"] == 1000 and record["reference_clicks"] == 100 and record["latency"][0]["clicks"] == 200
     assert record["clicks_per_s"] > 0 and record["reference_clicks_per_s"] > 0 and record["latency_p50_ms"] <= record["latency_p99_ms"]
     sizing = record["sizing"]
-    assert sizing["clicks"] == 1000 and record["clicks_per_worker_core_s"] > 0
+    assert sizing["clicks"] == 1000 and record["clicks_per_worker_core_s"] > 0 and record["clicks_per_redis_core_s"] > 0
     assert sizing["redis_commands_per_click"] > 0 and sizing["redis_net_bytes_per_click"] > 0
     assert sizing["redis_memory_per_session"] > 0  # found the sessions under the phase's own prefix
     clicks = synthetic_clicks(1200, 50, 300, [])[200:]

@@ -77,7 +77,7 @@ class StreamBench:
         """The JSON record: the first latency run's figures also at the top (latency_p50_ms, latency_p99_ms)."""
         first = self.latency[0]
         return {**asdict(self), "speedup": self.speedup, "latency_rate": first.rate, "latency_p50_ms": first.p50_ms, "latency_p99_ms": first.p99_ms,
-                "clicks_per_worker_core_s": self.sizing.clicks_per_worker_core_s}
+                "clicks_per_worker_core_s": self.sizing.clicks_per_worker_core_s, "clicks_per_redis_core_s": self.sizing.clicks_per_redis_core_s}
 
 
 def synthetic_clicks(n: int, sessions: int, items: int, known: list[str], seed: int = 0) -> pd.DataFrame:
@@ -177,6 +177,7 @@ def stream_table(result: StreamBench) -> Table:
     size = result.sizing
     per_core = size.clicks_per_worker_core_s
     table.add_row("worker CPU: clicks per core-second", f"{per_core:,.0f}" if per_core else "n/a")
+    table.add_row("Redis CPU: clicks per core-second", f"{size.clicks_per_redis_core_s:,.0f}" if size.clicks_per_redis_core_s else "n/a")
     table.add_row("Redis: commands / bytes on the wire per click", f"{size.redis_commands_per_click:.2f} / {size.redis_net_bytes_per_click:,.0f} B")
     table.add_row("Redis: memory per session (a session key's MEMORY USAGE)", f"{size.redis_memory_per_session:,.0f} B")
     table.add_row("broker: record bytes per click (click + recommendation)", f"{size.broker_bytes_per_click:,.0f} B")

@@ -22,12 +22,13 @@ class RedisCounters:
     commands: int  # processed since the server started (a script's inner calls included)
     net_bytes: int  # in and out
     used_memory: int
+    cpu_s: float  # the server's user + system CPU time
 
     @classmethod
     async def read(cls, redis: Redis) -> RedisCounters:
         info = await redis.info()
         return cls(int(info["total_commands_processed"]), int(info["total_net_input_bytes"]) + int(info["total_net_output_bytes"]),
-                   int(info["used_memory"]))
+                   int(info["used_memory"]), float(info["used_cpu_user"]) + float(info["used_cpu_sys"]))
 
 
 def cpu_seconds(pids: Iterable[int]) -> float | None:
@@ -52,6 +53,7 @@ async def session_key_bytes(redis: Redis, keys: Keys, sessions: Sequence[str]) -
 class Sizing:
     clicks: int
     worker_cpu_s: float | None  # all workers, over the clicks
+    redis_cpu_s: float
     redis_commands_per_click: float
     redis_net_bytes_per_click: float
     redis_memory_per_session: float  # a session key's MEMORY USAGE, mean of a sample
@@ -62,8 +64,13 @@ class Sizing:
         """What one core of worker CPU serves: the figure to size workers by."""
         return self.clicks / self.worker_cpu_s if self.worker_cpu_s else None
 
+    @property
+    def clicks_per_redis_core_s(self) -> float | None:
+        """What one core of Redis serves (Redis runs commands on one thread: a shard's ceiling)."""
+        return self.clicks / self.redis_cpu_s if self.redis_cpu_s > 0 else None
+
     @classmethod
     def of(cls, clicks: int, cpu_s: float | None, before: RedisCounters, after: RedisCounters, session_bytes: float,
            record_bytes: float) -> Sizing:
-        return cls(clicks, cpu_s, (after.commands - before.commands) / clicks, (after.net_bytes - before.net_bytes) / clicks, session_bytes,
-                   record_bytes / clicks)
+        return cls(clicks, cpu_s, after.cpu_s - before.cpu_s, (after.commands - before.commands) / clicks,
+                   (after.net_bytes - before.net_bytes) / clicks, session_bytes, record_bytes / clicks)
