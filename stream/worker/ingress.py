@@ -30,8 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
 import zlib
 
@@ -46,13 +44,13 @@ from sessionrec.replay.kafka.topics import ensure_topics
 from sessionrec.stream.redis.partitions import Mark
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.watch.web import status
+from sessionrec.stream.worker import WORKER_ID
 from sessionrec.stream.worker.batch import BatchLine
 from sessionrec.stream.worker.lag import PartitionLag
 from sessionrec.stream.worker.processor import Record
 from sessionrec.stream.worker.serving import Serving
 
 log = logging.getLogger(__name__)
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class ClickIngress(mode.Service):
