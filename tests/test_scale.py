@@ -6,7 +6,8 @@ rebalance land while clicks flow. Each run must equal the clean one-worker run
 of the same clicks: every click answered with the same list (de-duplicated by
 its partition and offset), and the same online counters, which would count a
 click twice if it were applied twice. Each recommendation names the worker
-that computed it, which tells who served what.
+that computed it, which tells who served what. Last, without processes: a
+rebalance that cuts short a worker's check of a partition's log.
 """
 
 from __future__ import annotations
@@ -14,15 +15,23 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import uuid
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
+from aiokafka import TopicPartition
+from aiokafka.errors import IllegalStateError
+from redis.asyncio import Redis
 
 from sessionrec.replay.pacing import Pacing
 from sessionrec.stream.local.harness import Received, WorkerProcess
+from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import Counts
+from sessionrec.stream.redis.partitions import PartitionLog
 from sessionrec.stream.settings import Settings
+from sessionrec.stream.worker.ingress import ClickIngress
 from tests.replays import Fault, Run, servers, stream
 
 PACING = Pacing(rate=16.0)  # 31 s for the clicks: a worker starts and joins, or the group settles without one, well before the end
@@ -99,3 +108,51 @@ def test_a_worker_killed_mid_replay_has_its_partitions_taken_over(small_model, r
     assert run.lists == clean_run.lists and applied(run.counts) == applied(clean_run.counts)
     assert run.counts.duplicates > 0  # the clicks the killed worker applied since the last rebalance came again, to the survivor: skipped (the guard at work)
     assert served_by(run, killed[0]) and served_by(run, survivor) == EVERY_PARTITION
+
+
+class _Rebalanced:
+    """A consumer whose read of a partition's last applied record is cut short by a rebalance that moves the partition on."""
+
+    def __init__(self, ingress: ClickIngress, tp: TopicPartition) -> None:
+        self.ingress, self.owned = ingress, {tp}
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.owned)
+
+    async def committed(self, tp: TopicPartition) -> int:
+        return 3
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        if tp not in self.owned:
+            raise IllegalStateError(f"{tp} is not assigned")
+
+    async def getmany(self, *partitions: TopicPartition, timeout_ms: int, max_records: int) -> dict:
+        self.ingress.revoking()  # the group rebalances meanwhile, and the partition goes to another worker
+        self.owned.clear()
+        return {}
+
+    async def seek_to_beginning(self, tp: TopicPartition) -> None:
+        self.seek(tp, 0)
+
+
+def test_a_rebalance_during_a_log_check_is_not_taken_for_a_log_that_started_over(redis_url):
+    """An empty read of the last applied record says nothing when a rebalance cut it short: no new incarnation, the check is void."""
+    settings = Settings(redis_url=redis_url, namespace=f"check-{uuid.uuid4().hex[:8]}")
+
+    async def check() -> tuple[int, bool, set[TopicPartition]]:
+        redis = Redis.from_url(redis_url)
+        try:
+            log = PartitionLog(redis, Keys(settings.redis_prefix))
+            await redis.hset(log.keys.partition_marks, "0", "5,1000,123")  # partition 0 applied a click at offset 5
+            tp = TopicPartition(settings.clicks_topic, 0)
+            ingress = ClickIngress(settings, SimpleNamespace(store=SimpleNamespace(partitions=log)), channel=None)
+            ingress.consumer = _Rebalanced(ingress, tp)
+            ingress.assigned([tp])
+            await ingress._check_logs()
+            return await log.incarnation(0), await log.mark(0) is not None, ingress._unchecked
+        finally:
+            await redis.aclose()
+
+    incarnation, marked, unchecked = asyncio.run(check())
+    assert incarnation == 0 and marked  # the log is the same log: its clicks stay duplicates of the applied ones
+    assert unchecked == {TopicPartition(settings.clicks_topic, 0)}  # checked afresh if it comes back
