@@ -2,23 +2,29 @@
 
 Sections: real servers (one Tansu and one Redis for the whole run, started
 on free loopback ports by stream/local/servers.py, stopped at the end), a
-small trained model, then per-test names. Add new fixtures under a section of their own.
+small trained model, a clean replay (for the fault and scale tests), then
+per-test names. Add new fixtures under a section of their own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from sessionrec.model import checkpoint
 from sessionrec.model.config import PRESETS
+from sessionrec.model.data import data_dir
 from sessionrec.model.protocol import load_split
 from sessionrec.model.workflow import train_checkpoint
+from sessionrec.replay.source import load_stream
 from sessionrec.stream.local.servers import start_redis, start_tansu
+from tests.replays import CLICKS, Run, servers, stream
 
 # --- real servers (session-scoped, started on first use) --------------------------------------
 # Tansu quirks that matter in tests: a consumer-group join is answered only after half the
@@ -58,6 +64,22 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("model")
     checkpoint.save(ckpt, folder)
     return folder
+
+
+# --- a clean replay (session-scoped): what faulty runs of the same clicks must equal ------------
+
+
+@pytest.fixture(scope="session")
+def replayed_clicks() -> pd.DataFrame:
+    """The electronics shop's first CLICKS test clicks, which the fault and scale tests replay."""
+    return load_stream(data_dir() / "ecommerce" / "test_data.csv", limit=CLICKS)
+
+
+@pytest.fixture(scope="session")
+def clean_run(small_model: Path, replayed_clicks: pd.DataFrame) -> Run:
+    """``replayed_clicks`` through one worker, nothing going wrong (tests.replays)."""
+    with servers() as own:
+        return asyncio.run(stream(own.settings(small_model), replayed_clicks))
 
 
 # --- per-test names ---------------------------------------------------------------------------

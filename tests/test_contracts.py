@@ -74,7 +74,7 @@ def test_every_kind_of_dead_letter_follows_its_schema() -> None:
 def test_an_encoded_recommendation_follows_its_schema() -> None:
     state = SessionState("v7", 1, 0, 41, 1600000000.0, 1600000000.123, np.zeros(4, np.float32), np.array([0, 2], np.int32), 2, np.array([2, 1, 0], np.int32))
     click = Click("s-1", "sku-42", 1600000000.0, 1, 41, 1600000000123, 0)
-    [(key, value)] = encode([Served(0, click, state)], {0: "523117", 1: "sku-7", 2: "sku-42"}, now=1600000000.2)
+    [(key, value)] = encode([Served(0, click, state)], {0: "523117", 1: "sku-7", 2: "sku-42"}, now=1600000000.2, worker="host:41")
     message = json.loads(value)
     assert key == b"s-1" and assert_valid("recommendation", [message]) == 1
     assert message["item_ids"] == ["sku-42", "sku-7", "523117"]

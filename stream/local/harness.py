@@ -11,6 +11,7 @@ import asyncio
 import functools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,11 @@ class WorkerProcess:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "sessionrec.stream.cli", command, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True, preexec_fn=functools.partial(die_with_parent, os.getpid()))
+
+    @property
+    def worker_id(self) -> str:
+        """How a worker process names itself in its heartbeats and recommendations (stream.worker.WORKER_ID)."""
+        return f"{socket.gethostname()}:{self.process.pid}"
 
     def check(self) -> None:
         """Raise with the end of the log if the process died."""
@@ -98,10 +104,15 @@ class RecommendationReader:
 
     async def wait_for(self, count: int, timeout_s: float, check: Any = None) -> None:
         """Poll until ``count`` distinct recommendations arrived; ``check()`` may raise to give up early."""
+        await self.wait_until(lambda received: len(received) >= count, timeout_s, check, f"{count} recommendations")
+
+    async def wait_until(self, done: Callable[[dict[tuple[int, int], Received]], bool], timeout_s: float, check: Any = None,
+                         what: str = "the recommendations awaited") -> None:
+        """Poll until ``done(received)`` holds; ``check()`` may raise to give up early."""
         deadline = time.monotonic() + timeout_s
-        while len(self.received) < count:
+        while not done(self.received):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"only {len(self.received)} of {count} recommendations arrived within {timeout_s:.0f} s")
+                raise TimeoutError(f"{what} did not arrive within {timeout_s:.0f} s (only {len(self.received)} recommendations did)")
             if check is not None:
                 check()
             await self.poll()

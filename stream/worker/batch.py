@@ -52,6 +52,7 @@ from sessionrec.stream.redis.sessions import SessionState
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.watch.prometheus import WorkerMetrics
+from sessionrec.stream.worker import WORKER_ID
 from sessionrec.stream.worker.inference import Engine
 from sessionrec.stream.worker.processor import Outcome, Record, apply_clicks, encode, parse_batch, shown_items
 
@@ -150,7 +151,7 @@ class Applier:
         marks = {record.partition: record.mark() for record in records}  # records come in offset order per partition
         produced = np.fromiter((s.click.timestamp_ms for s in outcome.served), dtype=np.float64, count=len(outcome.served)) / 1000.0
         assert self.store.vocab.epoch is not None  # indices() above adopted it
-        return Computed(outcome, encode(outcome.served, names, time.time()), parsed.dead_letters, parsed.reasons, produced,
+        return Computed(outcome, encode(outcome.served, names, time.time(), WORKER_ID), parsed.dead_letters, parsed.reasons, produced,
                         self.store.commit.next_number(), self.store.vocab.epoch, lesson, marks)
 
     def _serving_rules(self, engine: Engine) -> ServingConfig:

@@ -30,8 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
 import zlib
 
@@ -46,13 +44,13 @@ from sessionrec.replay.kafka.topics import ensure_topics
 from sessionrec.stream.redis.partitions import Mark
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.watch.web import status
+from sessionrec.stream.worker import WORKER_ID
 from sessionrec.stream.worker.batch import BatchLine
 from sessionrec.stream.worker.lag import PartitionLag
 from sessionrec.stream.worker.processor import Record
 from sessionrec.stream.worker.serving import Serving
 
 log = logging.getLogger(__name__)
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class ClickIngress(mode.Service):
@@ -65,7 +63,9 @@ class ClickIngress(mode.Service):
         self.lag = PartitionLag()
         self._committed_at = 0.0
         self._unchecked: set[TopicPartition] = set()  # assigned partitions whose log is not checked yet
+        self._rebalances = 0  # begun so far: a check that one interrupts is void
         self._incarnation: dict[int, int] = {}  # partition -> the incarnation of its log
+        self._pumped = asyncio.Event()  # the pump admits no more batches
 
     async def on_start(self) -> None:
         s = self.settings
@@ -77,6 +77,9 @@ class ClickIngress(mode.Service):
     async def on_stop(self) -> None:
         if self.line is not None:
             with contextlib.suppress(TimeoutError):
+                # The pump's last round first: a batch admitted after the final commit would be applied after this worker left
+                # the group, while the partition's next owner applies the same clicks.
+                await asyncio.wait_for(self._pumped.wait(), timeout=10.0)
                 await asyncio.wait_for(self.line.settle(), timeout=10.0)
             await self.commit()
         await self.consumer.stop()
@@ -96,12 +99,20 @@ class ClickIngress(mode.Service):
     async def _pump(self) -> None:
         self.line = line = await self.serving.ready()
         self.serving.metrics.readiness.serving()
+        try:
+            await self._pump_rounds(line)
+        finally:
+            self._pumped.set()
+
+    async def _pump_rounds(self, line: BatchLine) -> None:
         wait_ms = int(self.settings.batch_wait_ms)
         while not self.should_stop:
             fetched = await fetch(self.consumer, timeout_ms=wait_ms, max_records=self.settings.batch_size, what="clicks")
             if self._unchecked:
                 moved = await self._check_logs()
-                fetched = {tp: messages for tp, messages in fetched.items() if tp not in moved}  # they come again
+                # Moved back, or (after a rebalance during the check) unchecked again or gone: they come again, here or elsewhere.
+                owned = self.consumer.assignment()
+                fetched = {tp: messages for tp, messages in fetched.items() if tp not in moved and tp not in self._unchecked and tp in owned}
             records = [Record(m.partition, m.offset, m.timestamp, m.key, m.value, self._incarnation[m.partition])
                        for messages in fetched.values() for m in messages]
             if records:
@@ -130,24 +141,38 @@ class ClickIngress(mode.Service):
         except (RedisError, OSError) as exc:  # the stream goes on; the dashboard misses a beat
             log.warning("heartbeat to Redis failed (%s)", exc)
 
+    def revoking(self) -> None:
+        """A rebalance begins: the positions of the partitions are reset when it ends."""
+        self._rebalances += 1
+
     def assigned(self, partitions: list[TopicPartition]) -> None:
         """Partitions this worker now owns: their logs are checked before their first click is used."""
         self._unchecked.update(partitions)
 
     async def _check_logs(self) -> set[TopicPartition]:
-        """Check every unchecked partition's log; the partitions whose read position moved back to where it was."""
-        partitions, moved = self.serving.store.partitions, set()
+        """Check every unchecked partition's log; the partitions whose read position moved back to where it was.
+
+        A rebalance during the check ends it, its partition unchecked: a read of
+        the mark that the rebalance cut short says nothing of the log (and the
+        partition may be another worker's by then); the new assignment is checked afresh.
+        """
+        partitions, moved, rebalances = self.serving.store.partitions, set(), self._rebalances
         for tp in sorted(self._unchecked, key=lambda tp: tp.partition):
             incarnation = await partitions.incarnation(tp.partition)
             mark = await partitions.mark(tp.partition)
             if mark is not None:
-                moved.add(tp)
                 committed = await self.consumer.committed(tp)
-                if await self._holds(tp, mark):
+                if self._rebalances != rebalances:
+                    break
+                moved.add(tp)
+                holds = await self._holds(tp, mark)
+                if self._rebalances != rebalances:
+                    break
+                if holds:
                     await self._seek(tp, committed)
                 else:  # a new log: every record in it is new, whatever offset the group committed (perhaps against the old one)
-                    incarnation = await partitions.start_over(tp.partition)
                     await self.consumer.seek_to_beginning(tp)
+                    incarnation = await partitions.start_over(tp.partition)
                     log.warning("partition %d of %s started over (its last applied click, offset %d, is not in the log): incarnation %d",
                                 tp.partition, tp.topic, mark.offset, incarnation)
             self._incarnation[tp.partition] = incarnation
@@ -179,6 +204,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         self.ingress = ingress
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.ingress.revoking()
         if self.ingress.line is not None:
             await self.ingress.line.settle()
         await self.ingress.commit()

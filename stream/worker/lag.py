@@ -28,12 +28,16 @@ class PartitionLag:
 
     async def lags(self, consumer: AIOKafkaConsumer) -> dict[int, int]:
         """Records after the committed offset, per assigned partition that a fetch has reported on."""
+        # All at once: a rebalance during an await below may take partitions away (highwater() asserts they are assigned).
+        highwaters = {tp: consumer.highwater(tp) for tp in consumer.assignment()}
         lags = {}
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
+        for tp, highwater in highwaters.items():
             if highwater is None:
                 continue
             if tp not in self._committed:
-                self._committed[tp] = await consumer.committed(tp) or 0  # never committed: the log starts at 0
+                committed = await consumer.committed(tp) or 0  # never committed: the log starts at 0
+                if tp not in consumer.assignment():
+                    continue  # moved on meanwhile: the offset is the next owner's to know
+                self._committed[tp] = committed
             lags[tp.partition] = max(highwater - self._committed[tp], 0)
         return lags

@@ -110,8 +110,8 @@ def apply_clicks(clicks: Sequence[tuple[int, Click]], items: Sequence[int], stat
     return outcome
 
 
-def encode(served: Sequence[Served], names: Mapping[int, str], now: float) -> list[tuple[bytes, bytes]]:
-    """One recommendation per applied click, in the contract's JSON; ``names`` maps indices to raw item ids.
+def encode(served: Sequence[Served], names: Mapping[int, str], now: float, worker: str) -> list[tuple[bytes, bytes]]:
+    """One recommendation per applied click, in the contract's JSON; ``names`` maps indices to raw item ids, ``worker`` names the sender.
 
     Item ids go out as text, always (the raw id, as the vocabulary keeps it): a
     consumer never sees one item as ``42`` here and ``"42"`` there.
@@ -127,6 +127,7 @@ def encode(served: Sequence[Served], names: Mapping[int, str], now: float) -> li
             "offset": s.click.offset,
             "click_time": s.click.timestamp_ms / 1000.0,  # when the click was produced
             "served_at": now,  # when this recommendation was computed
+            "worker": worker,  # which process computed it: a consumer can tell who served a partition across a rebalance
         }))
         for s in served
     ]
