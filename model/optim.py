@@ -49,15 +49,20 @@ class AdagradM(Optimizer):
             torch._foreach_add_(params, updates, alpha=-lr)
 
     def _sparse(self, p: torch.Tensor, lr: float, momentum: float, eps: float) -> None:
-        """Only the rows the gradient touches (and their momentum) change."""
+        """Only the rows the gradient touches (and their momentum) change.
+
+        Rows are read with index_select and written with index_add_/index_copy_: on CPU
+        advanced indexing (``t[rows]``) and index_add_ with ``alpha`` cost about twice as much.
+        """
         state = self.state[p]
         grad = p.grad.coalesce()  # the update is non-linear in the gradient: one row, one entry
         rows, grad = grad.indices()[0], grad.values()
-        acc = state["acc"].index_add_(0, rows, grad * grad)[rows]
-        update = grad / (acc + eps).sqrt_()
+        acc = state["acc"].index_select(0, rows).addcmul_(grad, grad)
+        state["acc"].index_copy_(0, rows, acc)
+        update = grad / acc.add_(eps).sqrt_()
         if momentum > 0:
-            update = state["velocity"][rows].mul_(momentum).add_(update, alpha=-lr)
+            update = state["velocity"].index_select(0, rows).mul_(momentum).add_(update, alpha=-lr)
             state["velocity"].index_copy_(0, rows, update)
-            p.index_add_(0, rows, update)
         else:
-            p.index_add_(0, rows, update, alpha=-lr)
+            update.mul_(-lr)
+        p.index_add_(0, rows, update)
