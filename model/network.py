@@ -28,31 +28,36 @@ def _uniform_(weight: torch.Tensor, fan_in: int, fan_out: int) -> None:
 
 
 class _GatherRows(torch.autograd.Function):
-    """``weight.index_select(0, rows)`` for sorted distinct ``rows``, whose backward never trains the padding row.
+    """``weight.index_select(0, rows)`` for sorted distinct ``rows``, and of those the rows ``inputs`` (a shared embedding).
 
-    Sparse, it writes the rows' gradient to ``weight.grad`` itself, flagged coalesced:
-    autograd's accumulation drops that flag, and the optimizer would then sort rows
-    that are distinct already.
+    The backward adds the inputs' gradient into the rows' own (autograd would zero-fill
+    and add whole tables) and never trains the padding row. Sparse, it writes
+    the rows' gradient to ``weight.grad`` itself, flagged coalesced: autograd's
+    accumulation drops that flag, and the optimizer would then sort rows that are
+    distinct already.
     """
 
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, weight: torch.Tensor, rows: torch.Tensor, sparse: bool,
-                padding: int) -> torch.Tensor:
-        ctx.save_for_backward(rows)
+    def forward(ctx: torch.autograd.function.FunctionCtx, weight: torch.Tensor, rows: torch.Tensor, inputs: torch.Tensor,
+                sparse: bool, padding: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.save_for_backward(rows, inputs)
         ctx.weight, ctx.sparse, ctx.padding = weight, sparse, padding
-        return weight.index_select(0, rows)
+        table = weight.index_select(0, rows)
+        return table, table.index_select(0, inputs)
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
-        (rows,) = ctx.saved_tensors
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor, grad_inputs: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        rows, inputs = ctx.saved_tensors
         weight = ctx.weight
+        if len(inputs):
+            grad = grad.index_add(0, inputs, grad_inputs)
         if rows[-1] == ctx.padding:  # sorted: the padding row can only be last
             rows, grad = rows[:-1], grad[:-1]
         if not ctx.sparse:
-            return weight.new_zeros(weight.shape).index_copy_(0, rows, grad), None, None, None
+            return weight.new_zeros(weight.shape).index_copy_(0, rows, grad), None, None, None, None
         rows_grad = torch.sparse_coo_tensor(rows[None], grad, weight.shape, is_coalesced=True, check_invariants=False)
         weight.grad = rows_grad if weight.grad is None else weight.grad + rows_grad
-        return None, None, None, None
+        return None, None, None, None, None
 
 
 class GRU4Rec(nn.Module):
@@ -133,9 +138,10 @@ class GRU4Rec(nn.Module):
         """
         shared = self.item_in is None
         rows, where = torch.unique(torch.cat([items.clamp(max=self.n_items), columns]) if shared else columns, return_inverse=True)
-        table = _GatherRows.apply(self.item_out.weight, rows, self.item_out.sparse, self.n_items)
+        inputs = where[: len(items)] if shared else where[:0]
+        table, x = _GatherRows.apply(self.item_out.weight, rows, inputs, self.item_out.sparse, self.n_items)
         if shared:  # unknown items read the zero padding row
-            output, hidden = self._recur(table.index_select(0, where[: len(items)]), hidden)
+            output, hidden = self._recur(x, hidden)
         else:
             output, hidden = self.step(items, hidden)
         scores = torch.addmm(self.item_bias.weight.index_select(0, rows).T, output, table.T)

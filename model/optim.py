@@ -39,14 +39,15 @@ class AdagradM(Optimizer):
         grads = [p.grad for p in params]
         accs = [self.state[p]["acc"] for p in params]
         torch._foreach_addcmul_(accs, grads, grads)
-        updates = torch._foreach_div(grads, torch._foreach_sqrt(torch._foreach_add(accs, eps)))  # noqa: SLF001 - torch names its foreach kernels so
+        denominators = torch._foreach_add(accs, eps)  # noqa: SLF001 - torch names its foreach kernels so
+        torch._foreach_sqrt_(denominators)
         if momentum > 0:
             velocities = [self.state[p]["velocity"] for p in params]
             torch._foreach_mul_(velocities, momentum)
-            torch._foreach_add_(velocities, updates, alpha=-lr)
+            torch._foreach_addcdiv_(velocities, grads, denominators, value=-lr)
             torch._foreach_add_(params, velocities)
         else:
-            torch._foreach_add_(params, updates, alpha=-lr)
+            torch._foreach_addcdiv_(params, grads, denominators, value=-lr)
 
     def _sparse(self, p: torch.Tensor, lr: float, momentum: float, eps: float) -> None:
         """Only the rows the gradient touches (and their momentum) change.
@@ -57,9 +58,8 @@ class AdagradM(Optimizer):
         state = self.state[p]
         grad = p.grad.coalesce()  # the update is non-linear in the gradient: one row, one entry
         rows, grad = grad.indices()[0], grad.values()
-        acc = state["acc"].index_select(0, rows).addcmul_(grad, grad)
-        state["acc"].index_copy_(0, rows, acc)
-        update = grad / acc.add_(eps).sqrt_()
+        state["acc"].index_add_(0, rows, grad * grad)
+        update = state["acc"].index_select(0, rows).add_(eps).rsqrt_().mul_(grad)  # g / sqrt(acc + eps)
         if momentum > 0:
             update = state["velocity"].index_select(0, rows).mul_(momentum).add_(update, alpha=-lr)
             state["velocity"].index_copy_(0, rows, update)
