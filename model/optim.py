@@ -39,15 +39,15 @@ class AdagradM(Optimizer):
         grads = [p.grad for p in params]
         accs = [self.state[p]["acc"] for p in params]
         torch._foreach_addcmul_(accs, grads, grads)
-        denominators = torch._foreach_add(accs, eps)  # noqa: SLF001 - torch names its foreach kernels so
-        torch._foreach_sqrt_(denominators)
+        scales = torch._foreach_add(accs, eps)  # noqa: SLF001 - torch names its foreach kernels so
+        torch._foreach_rsqrt_(scales)  # 1 / sqrt(acc + eps): rsqrt and multiply cost less than sqrt and divide
         if momentum > 0:
             velocities = [self.state[p]["velocity"] for p in params]
             torch._foreach_mul_(velocities, momentum)
-            torch._foreach_addcdiv_(velocities, grads, denominators, value=-lr)
+            torch._foreach_addcmul_(velocities, grads, scales, value=-lr)
             torch._foreach_add_(params, velocities)
         else:
-            torch._foreach_addcdiv_(params, grads, denominators, value=-lr)
+            torch._foreach_addcmul_(params, grads, scales, value=-lr)
 
     def _sparse(self, p: torch.Tensor, lr: float, momentum: float, eps: float) -> None:
         """Only the rows the gradient touches (and their momentum) change.
