@@ -71,8 +71,8 @@ def run_model_bench(split: Split, *, progress: bool = True) -> tuple[list[tuple[
     return rows, records
 
 
-def write_json(records: list[dict[str, Any]], path: Path) -> None:
-    """The bench's records as the JSON file the README's figures come from."""
+def write_json(records: list[dict[str, Any]] | dict[str, Any], path: Path) -> None:
+    """The bench's record(s) as the JSON file the README's figures come from."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(records, indent=2))
 

@@ -27,6 +27,39 @@ def _uniform_(weight: torch.Tensor, fan_in: int, fan_out: int) -> None:
         weight.uniform_(-bound, bound)
 
 
+class _GatherRows(torch.autograd.Function):
+    """``weight.index_select(0, rows)`` for sorted distinct ``rows``, and of those the rows ``inputs`` (a shared embedding).
+
+    The backward adds the inputs' gradient into the rows' own (autograd would zero-fill
+    and add whole tables) and never trains the padding row. Sparse, it writes
+    the rows' gradient to ``weight.grad`` itself, flagged coalesced: autograd's
+    accumulation drops that flag, and the optimizer would then sort rows that are
+    distinct already.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, weight: torch.Tensor, rows: torch.Tensor, inputs: torch.Tensor,
+                sparse: bool, padding: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.save_for_backward(rows, inputs)
+        ctx.weight, ctx.sparse, ctx.padding = weight, sparse, padding
+        table = weight.index_select(0, rows)
+        return table, table.index_select(0, inputs)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor, grad_inputs: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        rows, inputs = ctx.saved_tensors
+        weight = ctx.weight
+        if len(inputs):
+            grad = grad.index_add(0, inputs, grad_inputs)
+        if rows[-1] == ctx.padding:  # sorted: the padding row can only be last
+            rows, grad = rows[:-1], grad[:-1]
+        if not ctx.sparse:
+            return weight.new_zeros(weight.shape).index_copy_(0, rows, grad), None, None, None, None
+        rows_grad = torch.sparse_coo_tensor(rows[None], grad, weight.shape, is_coalesced=True, check_invariants=False)
+        weight.grad = rows_grad if weight.grad is None else weight.grad + rows_grad
+        return None, None, None, None, None
+
+
 class GRU4Rec(nn.Module):
     def __init__(self, config: NetworkConfig, n_items: int) -> None:
         super().__init__()
@@ -94,18 +127,30 @@ class GRU4Rec(nn.Module):
             return F.linear(output, self.item_out.weight[: self.n_items], self.item_bias.weight[: self.n_items, 0])
         return output @ self.item_out(items).T + self.item_bias(items).T
 
-    def forward(self, items: torch.Tensor, hidden: torch.Tensor, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A training step: read one click per row and score the sampled ``columns``.
+    def touched_scores(self, items: torch.Tensor, hidden: torch.Tensor,
+                       columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A training step scored once per distinct output row it touches: (scores, rows, where, new state).
 
-        Equal to ``step`` then ``score``; with a shared embedding the input and
-        output rows come from one lookup, so the table gets one sparse gradient.
+        ``rows`` are the sorted distinct items of ``columns`` (and, with a shared embedding, of
+        ``items``: the input and output rows come from one gather, so the table gets one
+        gradient row per item); ``where`` places each column among them. A row touched only
+        as an input is scored too; the caller gives it no weight.
         """
-        if self.item_in is not None:
+        shared = self.item_in is None
+        rows, where = torch.unique(torch.cat([items.clamp(max=self.n_items), columns]) if shared else columns, return_inverse=True)
+        inputs = where[: len(items)] if shared else where[:0]
+        table, x = _GatherRows.apply(self.item_out.weight, rows, inputs, self.item_out.sparse, self.n_items)
+        if shared:  # unknown items read the zero padding row
+            output, hidden = self._recur(x, hidden)
+        else:
             output, hidden = self.step(items, hidden)
-            return self.score(output, columns), hidden
-        rows = self.item_out(torch.cat([items.clamp(max=self.n_items), columns]))
-        output, hidden = self._recur(rows[: len(items)], hidden)
-        return output @ rows[len(items) :].T + self.item_bias(columns).T, hidden
+        scores = torch.addmm(self.item_bias.weight.index_select(0, rows).T, output, table.T)
+        return scores, rows, where[len(where) - len(columns) :], hidden
+
+    def forward(self, items: torch.Tensor, hidden: torch.Tensor, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training step: read one click per row and score the sampled ``columns``; equal to ``step`` then ``score``."""
+        scores, _, where, hidden = self.touched_scores(items, hidden, columns)
+        return scores.index_select(1, where), hidden
 
     def grow(self, n_items: int) -> GRU4Rec:
         """A copy that knows ``n_items`` items; the old ones keep their weights.

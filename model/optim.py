@@ -39,25 +39,30 @@ class AdagradM(Optimizer):
         grads = [p.grad for p in params]
         accs = [self.state[p]["acc"] for p in params]
         torch._foreach_addcmul_(accs, grads, grads)
-        updates = torch._foreach_div(grads, torch._foreach_sqrt(torch._foreach_add(accs, eps)))  # noqa: SLF001 - torch names its foreach kernels so
+        scales = torch._foreach_add(accs, eps)  # noqa: SLF001 - torch names its foreach kernels so
+        torch._foreach_rsqrt_(scales)  # 1 / sqrt(acc + eps): rsqrt and multiply cost less than sqrt and divide
         if momentum > 0:
             velocities = [self.state[p]["velocity"] for p in params]
             torch._foreach_mul_(velocities, momentum)
-            torch._foreach_add_(velocities, updates, alpha=-lr)
+            torch._foreach_addcmul_(velocities, grads, scales, value=-lr)
             torch._foreach_add_(params, velocities)
         else:
-            torch._foreach_add_(params, updates, alpha=-lr)
+            torch._foreach_addcmul_(params, grads, scales, value=-lr)
 
     def _sparse(self, p: torch.Tensor, lr: float, momentum: float, eps: float) -> None:
-        """Only the rows the gradient touches (and their momentum) change."""
+        """Only the rows the gradient touches (and their momentum) change.
+
+        Rows are read with index_select and written with index_add_/index_copy_: on CPU
+        advanced indexing (``t[rows]``) and index_add_ with ``alpha`` cost about twice as much.
+        """
         state = self.state[p]
         grad = p.grad.coalesce()  # the update is non-linear in the gradient: one row, one entry
         rows, grad = grad.indices()[0], grad.values()
-        acc = state["acc"].index_add_(0, rows, grad * grad)[rows]
-        update = grad / (acc + eps).sqrt_()
+        state["acc"].index_add_(0, rows, grad * grad)
+        update = state["acc"].index_select(0, rows).add_(eps).rsqrt_().mul_(grad)  # g / sqrt(acc + eps)
         if momentum > 0:
-            update = state["velocity"][rows].mul_(momentum).add_(update, alpha=-lr)
+            update = state["velocity"].index_select(0, rows).mul_(momentum).add_(update, alpha=-lr)
             state["velocity"].index_copy_(0, rows, update)
-            p.index_add_(0, rows, update)
         else:
-            p.index_add_(0, rows, update, alpha=-lr)
+            update.mul_(-lr)
+        p.index_add_(0, rows, update)

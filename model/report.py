@@ -37,3 +37,19 @@ def movielens_table(rows: Iterable[dict], stage: Literal["valid", "test"] = "tes
     for row in rows:
         table.add_row(row["model"], *(f"{row[k]:.4f}" for k in ("hr@10", "ndcg@10", "recall@20", "mrr@20")), f"{row['users']:,}")
     return table
+
+
+def train_bench_table(record: dict) -> Table:
+    """`bench train`: each run in its order, then the medians and their ratio."""
+    title = (f"Training on one thread, preset {record['preset']}, {record['epochs']} epochs of {record['clicks']}: "
+             f"ours {record['ratio']:.2f}x the official GRU4Rec")
+    table = Table(title=title)
+    for name in ("run", "implementation", "events", "seconds", "events/s"):
+        table.add_column(name, justify="left" if name == "implementation" else "right")
+    for number, run in enumerate(record["runs"], start=1):
+        table.add_row(str(number), run["implementation"], f"{run['events']:,}", f"{run['seconds']:.2f}", f"{run['events_per_s']:,.0f}")
+    table.add_section()
+    table.add_row("median", "ours", "", "", f"{record['train_events_per_s']:,.0f}")
+    table.add_row("median", "official", "", "", f"{record['official_train_events_per_s']:,.0f}")
+    table.add_row("ratio", "ours / official", "", "", f"{record['ratio']:.2f}")
+    return table

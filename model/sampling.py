@@ -41,8 +41,8 @@ class PopularitySampler:
         if self._next >= len(self._block):
             size = self.batches_per_block * self.n_sample
             pick = torch.randint(len(self.alias), (size,), generator=self.generator)
-            keep = torch.rand(size, generator=self.generator) < self.acceptance[pick]
-            self._block = torch.where(keep, pick, self.alias[pick]).view(self.batches_per_block, self.n_sample)
+            keep = torch.rand(size, generator=self.generator) < self.acceptance.index_select(0, pick)  # [pick] is 2-3x slower
+            self._block = torch.where(keep, pick, self.alias.index_select(0, pick)).view(self.batches_per_block, self.n_sample)
             self._next = 0
         sample = self._block[self._next]
         self._next += 1

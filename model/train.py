@@ -62,17 +62,16 @@ class Objective:
             sample = self.sampler.draw() if self.sampler else targets[:0]
             columns = torch.cat([targets, sample])
             if self.dedupe:
-                # Cross-entropy over unique columns: a column drawn c times weighs c times in the
-                # softmax, so it is scored once with log c added; a row's own item counts once.
-                columns, inverse, counts = torch.unique(columns, return_inverse=True, return_counts=True)
-                scores, hidden = net(inputs, hidden, columns)
-                positive = inverse[: len(targets)]
-                log_counts = counts.log()
-                scores = (scores + log_counts).scatter_add(1, positive[:, None], -log_counts[positive][:, None])
+                # Cross-entropy over distinct columns: a column drawn c times weighs c times in the
+                # softmax, so it is scored once with log c added; a row's own item counts once, and
+                # a row touched only as an input (c = 0) not at all.
+                scores, rows, where, hidden = net.touched_scores(inputs, hidden, columns)
+                positive = where[: len(targets)]
+                log_counts = torch.bincount(where, minlength=len(rows)).float().log()
+                offsets = log_counts.expand_as(scores).scatter(1, positive[:, None], 0.0)
                 if seen is not None:
-                    seen_columns = seen[:, columns].scatter_(1, positive[:, None], False)
-                    scores = scores.masked_fill(seen_columns, float("-inf"))
-                return F.cross_entropy(scores, positive), hidden
+                    offsets = offsets.masked_fill(seen[:, rows].scatter_(1, positive[:, None], False), float("-inf"))
+                return F.cross_entropy(scores + offsets, positive), hidden
             else:
                 scores, hidden = net(inputs, hidden, columns)
                 positive = torch.arange(len(targets))

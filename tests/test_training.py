@@ -130,3 +130,87 @@ def test_a_bad_configuration_is_one_clear_error(change, message):
     with pytest.raises(DataError, match="invalid configuration") as error:
         PRESETS["official"].updated(**change)
     assert message in str(error.value)
+
+
+
+def reference_step(net, state, config, inputs, targets, sample, hidden):
+    """One step the straightforward way: dense gradients over every item and every sampled column, then
+    the official update: acc += g^2; v = mu * v - lr * g / sqrt(acc + eps); p += v, where the output table
+    changes in the rows the step touches only (inputs and columns, never the padding row)."""
+    from sessionrec.model.losses import bpr_max, cross_entropy
+
+    params = dict(net.named_parameters())
+    weight, bias = params["item_out.weight"], params["item_bias.weight"]
+    columns, inputs = torch.cat([targets, sample]), inputs.clamp(max=net.n_items)  # an unknown item reads the padding row
+    output, _ = net._recur(weight[inputs], hidden)
+    scores = output @ weight[columns].T + bias[columns].T
+    positive, negative = torch.arange(len(targets)), columns[None, :] != targets[:, None]
+    if config.loss == "cross-entropy":
+        loss = cross_entropy(scores, positive, negative)
+    else:
+        loss = bpr_max(torch.nn.functional.elu(scores, config.elu), positive, negative, reg=config.bpreg)
+    grads = torch.autograd.grad(loss, list(params.values()))
+    touched = torch.zeros(net.n_items + 1, dtype=torch.bool)
+    touched[torch.cat([inputs, columns])] = True
+    touched[net.n_items] = False
+    with torch.no_grad():
+        for (name, p), g in zip(params.items(), grads):
+            acc, velocity = state.setdefault(name, (torch.zeros_like(p), torch.zeros_like(p)))
+            rows = touched if name == "item_out.weight" else slice(None)
+            acc[rows] += g[rows] ** 2
+            velocity[rows] = config.momentum * velocity[rows] - config.lr * g[rows] / torch.sqrt(acc[rows] + 1e-6)
+            p[rows] += velocity[rows]
+    return loss.detach()
+
+
+@pytest.mark.parametrize(("loss", "momentum"), [("cross-entropy", 0.0), ("cross-entropy", 0.9), ("bpr-max", 0.5)])
+def test_a_training_step_updates_the_weights_as_the_straightforward_computation(loss, momentum):
+    """The fast step (distinct rows gathered once, row-wise sparse updates) changes no figure of the maths."""
+    import copy
+
+    from sessionrec.model.network import GRU4Rec
+    from sessionrec.model.train import Objective, make_optimizer
+
+    n_items = 12
+    config = PRESETS["official"].updated(layers=[6], n_sample=7, loss=loss, momentum=momentum, lr=0.3)
+    torch.manual_seed(0)
+    net = GRU4Rec(config.network, n_items)
+    net.item_bias.weight.data[:n_items].normal_()  # zero biases would hide a wrong bias gradient
+    reference, state = copy.deepcopy(net), {}
+    net.sparse_gradients(True)
+    objective = Objective(config, np.ones(n_items, dtype=np.int64), torch.Generator().manual_seed(0))
+    optimizer = make_optimizer(config, net)
+    steps = [  # repeated inputs, an unknown input (n_items + 2), a sampled row's own item, an input that is no column
+        (torch.tensor([2, 5, 2, n_items + 2]), torch.tensor([1, 4, 4, 9]), torch.tensor([3, 3, 7, 1, 3, 9, 4])),
+        (torch.tensor([1, 4, 0, 11]), torch.tensor([6, 4, 8, 2]), torch.tensor([5, 8, 8, 1, 0, 3, 10])),
+    ]
+    hidden = torch.randn(4, 6)
+    for inputs, targets, sample in steps:
+        objective.sampler.draw = lambda sample=sample: sample
+        fast, _ = objective(net, inputs, hidden, targets)
+        optimizer.zero_grad(set_to_none=True)
+        fast.backward()
+        optimizer.step()
+        slow = reference_step(reference, state, config, inputs, targets, sample, hidden)
+        assert torch.allclose(fast, slow, atol=1e-6)
+        for (name, got), want in zip(net.state_dict().items(), reference.state_dict().values()):
+            assert torch.allclose(got, want, atol=1e-6), name
+    assert torch.equal(net.item_out.weight[n_items], torch.zeros(6))  # the unknown item's row is never trained
+
+
+
+def test_dense_row_gradients_equal_autograds_own():
+    """Without sparse gradients (Adam) the gathered rows hand back the dense gradient, zero on the padding row."""
+    from sessionrec.model.config import NetworkConfig
+    from sessionrec.model.network import GRU4Rec
+
+    torch.manual_seed(0)
+    net = GRU4Rec(NetworkConfig(layers=[4]), 6)
+    items, hidden, columns, weights = torch.tensor([1, 9, 2]), torch.randn(3, 4), torch.tensor([5, 1, 0, 5]), torch.randn(3, 4)
+    (net(items, hidden, columns)[0] * weights).sum().backward()
+    table = net.item_out.weight.detach().clone().requires_grad_()
+    output, _ = net._recur(table[items.clamp(max=6)], hidden)
+    ((output @ table[columns].T + net.item_bias.weight[columns].T) * weights).sum().backward()
+    expected = table.grad.clone()
+    expected[6] = 0.0
+    assert not net.item_out.weight.grad.is_sparse and torch.allclose(net.item_out.weight.grad, expected, atol=1e-6)

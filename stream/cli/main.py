@@ -34,6 +34,7 @@ COMMANDS = {  # name -> "module:function" under sessionrec.stream.cli
 }
 BENCH_COMMANDS = {
     "model": "offline:bench_model",
+    "train": "offline:bench_train",
     "movielens": "offline:bench_movielens",
     "stream": "streaming:bench_stream",
     "online": "streaming:bench_online",

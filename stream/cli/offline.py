@@ -1,4 +1,4 @@
-"""Offline commands: split, train, evaluate, bench model, bench movielens."""
+"""Offline commands: split, train, evaluate, bench model, bench train, bench movielens."""
 
 from __future__ import annotations
 
@@ -135,6 +135,41 @@ def bench_model(split, as_json, out) -> None:  # noqa: ANN001 - click passes the
     else:
         speed = records[0]["train_events_per_s"]
         console.print(reports_table(rows, title=f"Next-click evaluation; GRU4Rec trained at {speed:,.0f} events/s on one thread"))
+
+
+@click.command("train")
+@click.argument("data", type=click.Path(path_type=Path), required=False)
+@click.option("--official", type=click.Path(path_type=Path), required=True, metavar="PATH",
+              help="Folder with the official GRU4Rec's gru4rec_pytorch.py (git clone https://github.com/hidasib/GRU4Rec_PyTorch_Official).")
+@click.option("--runs", type=click.IntRange(min=1), default=4, show_default=True, help="Runs of each implementation, in ABBA order.")
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True, help="Epochs each run trains.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON record instead of the table.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/bench/train.json"), show_default=True, help="JSON file written in any case.")
+def bench_train(data, official, runs, epochs, as_json, out) -> None:  # noqa: ANN001 - click passes the options
+    """Training speed of ours against the official GRU4Rec PyTorch code: the official preset, one thread.
+
+    DATA is a folder with train_data.csv or a click file (ecommerce format)
+    [default: the electronics shop's]. Each run is a fresh process; runs
+    alternate ours, official, official, ours, ... and the medians are compared.
+    """
+    from sessionrec.model.bench import write_json
+    from sessionrec.model.protocol import default_split_dir
+    from sessionrec.model.report import console, train_bench_table
+    from sessionrec.model.trainbench import Run, run_train_bench
+
+    data = data or default_split_dir()
+    clicks = data / "train_data.csv" if data.is_dir() else data
+
+    def progress(run: Run) -> None:
+        if not as_json:
+            console.print(f"{run.implementation}: {run.events_per_s:,.0f} events/s ({run.events:,} events in {run.seconds:.2f} s)")
+
+    record = run_train_bench(clicks, official, runs=runs, epochs=epochs, on_run=progress)
+    write_json(record, out)
+    if as_json:
+        click.echo(json.dumps(record))
+    else:
+        console.print(train_bench_table(record))
 
 
 @click.command("movielens")
