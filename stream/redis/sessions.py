@@ -12,6 +12,7 @@ layout too, so such sessions start fresh once after an upgrade.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,7 +76,10 @@ class Loaded:
 
 
 class SessionStore:
-    """Reads the states of a micro-batch's sessions in one round trip, one MGET per partition's slot (written by stream.redis.commit)."""
+    """Reads the states of a micro-batch's sessions at once: one MGET per partition's slot, side by side (written by stream.redis.commit).
+
+    A cluster client pipelines no MGET, so they are concurrent calls instead.
+    """
 
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
@@ -87,14 +91,10 @@ class SessionStore:
         for name, partition in sessions.items():
             by_partition.setdefault(partition, []).append(name)
         loaded = Loaded({}, [])
-        if by_partition:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for partition, names in by_partition.items():
-                    pipe.mget([self.keys.session(s, partition) for s in names])
-                found = await pipe.execute()
-            for names, blobs in zip(by_partition.values(), found):
-                for name, blob in zip(names, blobs):
-                    loaded.states[name] = _decoded(blob, name, loaded.unreadable)
+        found = await asyncio.gather(*(self.redis.mget([self.keys.session(s, p) for s in names]) for p, names in by_partition.items()))
+        for names, blobs in zip(by_partition.values(), found):
+            for name, blob in zip(names, blobs):
+                loaded.states[name] = _decoded(blob, name, loaded.unreadable)
         return loaded
 
 
