@@ -5,17 +5,20 @@ partition's slot (stream.redis.keys), so a state and the offset of the click
 that produced it are written together or not at all (DESIGN rule 2), the
 counters of the clicks that produced them with them (accuracy, and the latency
 histogram of their recommendations), and their lesson for the item neighbours
-(appended to the partition's learning feed, which every worker reads). Each
-script carries its worker's id and the batch's sequence number; a script whose
-number the worker already committed for that partition (a client retry after a
-timeout, or the whole batch again after a crash between two partitions'
-scripts) changes nothing, so counters and lessons are exactly-once as states
-are. Kafka offsets are committed only after every script, so a batch cut short
-comes again and writes only the partitions it had not.
+(appended to the partition's learning feed, which every worker reads). The
+partitions' scripts run side by side. Each carries its worker's id and the
+batch's sequence number; a script whose number the worker already committed
+for that partition (a client retry after a timeout, or the whole batch again
+after another partition's script failed) changes nothing, so counters and
+lessons are exactly-once as states are. Kafka offsets are committed only after
+every script: a batch that a worker's crash cut short comes again, and the
+offset guard skips the clicks of the partitions it wrote (their counters and
+lessons landed with their states).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,18 +98,22 @@ class BatchCommit:
         return self.sequence
 
     async def __call__(self, number: int, epoch: str, shares: Mapping[int, Share], latency: Mapping[int, Latency]) -> bool:
-        """Write batch ``number``'s shares (partition -> share), with each partition's latency histogram; False when all had been written before."""
-        written, forgot = False, []
-        for partition, share in shares.items():
-            done = await self._write(number, epoch, partition, share, latency.get(partition, Latency()))
-            if done == -2 and await self._restored(partition, epoch):
-                done = await self._write(number, epoch, partition, share, latency.get(partition, Latency()))
-            written |= done >= 0
-            if done == -2:
-                forgot.append(partition)
+        """Write batch ``number``'s shares (partition -> share), with each partition's latency histogram; False when all had been written before.
+
+        The partitions' scripts run side by side: each stands alone, and a
+        retry of the batch rewrites none that landed.
+        """
+        done = await asyncio.gather(*(self._share(number, epoch, p, share, latency.get(p, Latency())) for p, share in shares.items()))
+        forgot = [p for p, answer in zip(shares, done) if answer == -2]
         if forgot:
             raise RedisForgot(f"Redis at {self.keys.prefix} lost the data this worker seeded (the epoch is gone; partitions {forgot})")
-        return written
+        return any(answer >= 0 for answer in done)
+
+    async def _share(self, number: int, epoch: str, partition: int, share: Share, latency: Latency) -> int:
+        done = await self._write(number, epoch, partition, share, latency)
+        if done == -2 and await self._restored(partition, epoch):
+            done = await self._write(number, epoch, partition, share, latency)
+        return done
 
     async def _write(self, number: int, epoch: str, partition: int, share: Share, latency: Latency) -> int:
         """The script's answer: states written, -1 (written before) or -2 (the slot holds another epoch or none)."""
