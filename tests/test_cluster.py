@@ -1,4 +1,4 @@
-"""Redis Cluster: every script in one hash slot, a worker pipeline on a real three-master cluster as on one Redis, a retried commit changing nothing."""
+"""Redis Cluster: every script in one slot, a worker pipeline on a three-master cluster as on one Redis, a retried commit, a slot that forgot."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from redis.crc import key_slot
 
 from sessionrec.model.neighbours import NeighbourRules, NeighbourTable
 from sessionrec.stream.local.servers import start_tansu
-from sessionrec.stream.redis.connection import connect
+from sessionrec.stream.redis.connection import RedisForgot, connect
 from sessionrec.stream.redis.keys import partition_of
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
@@ -108,3 +108,26 @@ def test_a_replay_on_a_cluster_gives_the_lists_and_counters_of_one_redis(small_m
     finally:
         tansu.stop()
     assert run.lists == clean_run.lists and run.counts == clean_run.counts
+
+
+def test_a_partition_slot_that_forgot_gets_the_epoch_back_and_a_lost_global_slot_is_refused(redis_cluster_url):
+    settings = Settings(redis_url=redis_cluster_url, redis_cluster=True, redis_prefix=f"loss-{uuid.uuid4().hex[:8]}", top_k=5)
+
+    async def go() -> tuple[bool, bool, int, bool]:
+        redis = await connect(settings)
+        store, applier, computed = await _applier(settings, redis)
+        await redis.delete(store.keys.epoch_copy(2))  # the node serving partition 2's slot restarted empty
+        written = await store.commit(computed.number, computed.epoch, computed.shares, {})
+        restored = await redis.get(store.keys.epoch_copy(2)) == computed.epoch.encode()
+        clicks = (await store.metrics.total()).clicks
+        await redis.delete(store.keys.epoch, store.keys.epoch_copy(3))  # now the global slot's node too: the vocabulary is gone
+        try:
+            await store.commit(store.commit.next_number(), computed.epoch, {3: computed.shares[3]}, {})
+            refused = False
+        except RedisForgot:
+            refused = True
+        await redis.aclose()
+        return written, restored, clicks, refused
+
+    written, restored, clicks, refused = asyncio.run(go())
+    assert written and restored and clicks == 2 * settings.partitions and refused
