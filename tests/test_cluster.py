@@ -131,3 +131,24 @@ def test_a_partition_slot_that_forgot_gets_the_epoch_back_and_a_lost_global_slot
 
     written, restored, clicks, refused = asyncio.run(go())
     assert written and restored and clicks == 2 * settings.partitions and refused
+
+
+def test_the_registry_trainer_record_heartbeats_and_partition_logs_work_on_a_cluster(redis_cluster_url):
+    """Their transactions (a watched pointer move among them) and multi-key reads stay in one slot each."""
+    settings = Settings(redis_url=redis_cluster_url, redis_cluster=True, redis_prefix=f"global-{uuid.uuid4().hex[:8]}")
+
+    async def go() -> tuple[Any, ...]:
+        store = await RedisStore.open(settings)
+        await store.registry.seed(b"w1", {"version": "v1"})
+        await store.registry.promote(b"w2", {"version": "v2"})
+        moved = (await store.registry.pin("v1"), await store.registry.unpin(), await store.registry.history())
+        await store.cycles.append({"cycle": 1})
+        await store.workers.beat("w", {"partitions": [0]}, 3, 1e9)
+        beats = ([b["worker"] for b in await store.workers.live(1e9)], await store.workers.lag(1e9, 1e9))
+        logs = (await store.partitions.start_over(2), await store.partitions.incarnation(2), await store.partitions.mark(2))
+        recent = await store.cycles.recent(5)
+        await store.close()
+        return moved, beats, logs, recent
+
+    moved, beats, logs, recent = asyncio.run(go())
+    assert moved == ("v2", "v1", ["v1", "v2"]) and beats == (["w"], [(1_000_000_000, 3)]) and logs == (1, 1, None) and recent == [{"cycle": 1}]
