@@ -51,6 +51,7 @@ class Settings(KafkaConnection):
     redis_url: str = "redis://127.0.0.1:6379/0"  # rediss://:password@host:port/db for TLS with a password
     redis_ssl_ca_certs: str = ""
     redis_prefix: str = "sessionrec"
+    redis_cluster: bool = False  # redis_url names a node of a Redis Cluster (keys are laid out in hash slots either way)
     redis_socket_timeout_s: float = 5.0  # a Redis call not answered by then fails (and is retried): a stalled server is noticed
     # worker
     model_dir: str = "runs/model"  # checkpoint that seeds the registry when it is empty
@@ -144,6 +145,8 @@ class Settings(KafkaConnection):
             problems.append(f"trainer_holdout must lie between 0 and 1 (got {self.trainer_holdout})")
         if urlsplit(self.redis_url).scheme not in REDIS_SCHEMES:
             problems.append(f"redis_url {self.redis_shown!r} is not a Redis URL (redis://, rediss:// or unix://)")
+        if "{" in self.redis_prefix or "}" in self.redis_prefix:
+            problems.append(f"redis_prefix must not hold braces, which make the Redis Cluster hash tags of its keys (got {self.redis_prefix!r})")
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
 

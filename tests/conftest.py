@@ -1,7 +1,8 @@
 """Shared pytest fixtures.
 
-Sections: real servers (one Tansu and one Redis for the whole run, started
-on free loopback ports by stream/local/servers.py, stopped at the end), a
+Sections: real servers (one Tansu and one Redis for the whole run, and a
+Redis Cluster for the tests that ask for one, started on free loopback ports
+by stream/local/servers.py, stopped at the end), a
 small trained model, a clean replay (for the fault and scale tests), then
 per-test names. Add new fixtures under a section of their own.
 """
@@ -24,6 +25,7 @@ from sessionrec.model.protocol import load_split
 from sessionrec.model.workflow import train_checkpoint
 from sessionrec.replay.source import load_stream
 from sessionrec.stream.local.servers import start_redis, start_tansu
+from tests.cluster import redis_cluster
 from tests.replays import CLICKS, Run, servers, stream
 
 # --- real servers (session-scoped, started on first use) --------------------------------------
@@ -51,6 +53,13 @@ def redis_url() -> Iterator[str]:
         yield service.url
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """"redis://127.0.0.1:PORT/0" of one node of a three-master Redis Cluster (tests.cluster), for the tests that need a cluster."""
+    with redis_cluster() as url:
+        yield url
 
 
 # --- a small trained model (session-scoped: trained once) -------------------------------------

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from redis.asyncio import Redis
 
 from sessionrec.replay.pacing import Pacing
 from sessionrec.replay.replayer import replay
 from sessionrec.stream.local.harness import Received, RecommendationReader, WorkerProcess
 from sessionrec.stream.local.servers import Service, start_redis, start_tansu
+from sessionrec.stream.redis.connection import connect
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
 from sessionrec.stream.settings import Settings
@@ -106,8 +106,8 @@ async def stream(settings: Settings, clicks: pd.DataFrame, fault: Fault | None =
     finally:
         for worker in running:
             worker.stop()
-    redis = Redis.from_url(settings.redis_url)
-    counts = await OnlineMetrics(redis, Keys(settings.redis_prefix), settings.metrics_bucket_s).total()
+    redis = await connect(settings)  # one Redis or a cluster, as the workers see it
+    counts = await OnlineMetrics(redis, Keys(settings.redis_prefix, settings.partitions), settings.metrics_bucket_s).total()
     await redis.aclose()
     received = reader.received.items()
     return Run({k: [str(i) for i in r.rec["item_ids"]] for k, r in received}, {k: str(r.rec["item_id"]) for k, r in received},

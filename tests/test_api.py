@@ -24,8 +24,7 @@ from sessionrec.stream.api.app import create_app
 from sessionrec.stream.api.client import ApiError, RecommenderClient
 from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess, wait_for_api
 from sessionrec.stream.local.servers import free_port
-from sessionrec.stream.redis.latency import Latency
-from sessionrec.stream.redis.metrics import Counts
+from sessionrec.stream.redis.commit import Share
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 
@@ -110,7 +109,7 @@ def test_a_post_stores_nothing(served) -> None:
 
     async def snapshot() -> dict:
         redis = Redis.from_url(settings.redis_url)
-        keys = sorted(await redis.keys(f"{settings.redis_prefix}:*"))
+        keys = sorted(await redis.keys(f"{{{settings.redis_prefix}*"))  # the global slot and every partition's
         values = {key: await redis.dump(key) for key in keys}
         await redis.aclose()
         return values
@@ -148,7 +147,7 @@ def test_the_api_follows_the_learning_feed(served) -> None:
         redis = Redis.from_url(settings.redis_url)
         store = RedisStore.over(redis, settings)
         lesson = Increments(np.array([0]), np.array([1]), np.array([1.0], np.float32), np.array([0]), np.array([1.7e9]))
-        await store.commit(store.commit.next_number(), await store.vocab.adopt(), {}, Counts(), Latency(), lesson.to_bytes())
+        await store.commit(store.commit.next_number(), await store.vocab.adopt(), {0: Share(lesson=lesson.to_bytes())}, {})
         await redis.aclose()
 
     asyncio.run(commit_a_lesson())

@@ -22,7 +22,7 @@ from sessionrec.replay.replayer import replay
 from sessionrec.replay.source import load_stream
 from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
 from sessionrec.stream.local.servers import free_port
-from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.keys import Keys, partition_of
 from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
 from sessionrec.stream.settings import Settings
 from tests.replays import servers, stream
@@ -47,7 +47,7 @@ def test_a_poisoned_state_starts_its_session_afresh_and_stops_nothing(small_mode
 
         async def poison() -> None:
             client = Redis.from_url(settings.redis_url)
-            await client.set(Keys(settings.redis_prefix).session(victim), b"\x00garbage that is no state")
+            await client.set(Keys(settings.redis_prefix).session(victim, partition_of(victim, settings.partitions)), b"\x00garbage that is no state")
             await client.aclose()
 
         asyncio.run(poison())

@@ -19,7 +19,6 @@ from sessionrec.model.vocab import Vocabulary
 from sessionrec.model.workflow import train_checkpoint
 from sessionrec.replay.replayer import replay
 from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
-from sessionrec.stream.redis.latency import Latency
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.worker.batch import Applier
@@ -54,9 +53,9 @@ def test_a_retried_commit_changes_no_counter_and_no_lesson(redis_url):
         redis, store, applier = await _applier(redis_url)
         engine = learning_engine(NeighbourTable(NeighbourRules(width=5)))
         computed = await applier.compute([click("a", "i1", 1.0, 0), click("a", "i2", 2.0, 1), click("b", "i3", 3.0, 2)], engine)
-        first = await store.commit(computed.number, computed.epoch, computed.outcome.changed, computed.counts, Latency(), computed.lesson)
-        again = await store.commit(computed.number, computed.epoch, computed.outcome.changed, computed.counts, Latency(), computed.lesson)  # the client retried
-        total, entries = await store.metrics.total(), await redis.xlen(store.keys.learning_feed)
+        first = await store.commit(computed.number, computed.epoch, computed.shares, {})
+        again = await store.commit(computed.number, computed.epoch, computed.shares, {})  # the client retried
+        total, entries = await store.metrics.total(), await redis.xlen(store.keys.learning_feed(0))
         await redis.aclose()
         return first, again, total, entries
 
@@ -71,20 +70,20 @@ def test_a_redelivered_click_teaches_nothing_and_lessons_are_learned_once(redis_
         live = NeighbourTable(NeighbourRules(width=5))
         engine = learning_engine(live)
         records = [click("a", "i1", 1.0, 0), click("a", "i2", 2.0, 1)]
-        await applier.commit(await applier.compute(records, engine), Latency())
+        await applier.commit(await applier.compute(records, engine), {})
         learner = NeighbourLearner(live, store.feed)
         learned = await learner.catch_up(block_ms=None)
         after_first = dict(live.row(1))
         redelivered = await applier.compute(records, engine)  # Kafka delivered them again after a crash
-        await applier.commit(redelivered, Latency())
-        await redis.xadd(store.keys.learning_feed, {"l": b"garbage"})  # a damaged lesson is skipped
+        await applier.commit(redelivered, {})
+        await redis.xadd(store.keys.learning_feed(0), {"l": b"garbage"})  # a damaged lesson is skipped
         learned += await learner.catch_up(block_ms=None)
         learned_again = await learner.catch_up(block_ms=None)
         await redis.aclose()
         return learned, learned_again, after_first, dict(live.row(1)), redelivered, float(live.pop[1])
 
     learned, learned_again, after_first, after_all, redelivered, pop = asyncio.run(go())
-    assert redelivered.counts.duplicates == 2 and redelivered.lesson == b"" and redelivered.counts.clicks == 0
+    assert redelivered.counts.duplicates == 2 and redelivered.shares[0].lesson == b"" and redelivered.counts.clicks == 0
     assert after_first == {2: 1.0} and after_all == after_first and pop == 1.0
     assert learned == 2 and learned_again == 0  # the first lesson and the damaged one; nothing twice
 
@@ -95,8 +94,8 @@ def test_the_learning_feed_is_bounded(redis_url):
         store.commit.feed_len = 10
         engine = learning_engine(NeighbourTable(NeighbourRules(width=5)))
         for n in range(300):
-            await applier.commit(await applier.compute([click(f"s{n}", "i1", 1.0, 2 * n), click(f"s{n}", "i2", 2.0, 2 * n + 1)], engine), Latency())
-        length = await redis.xlen(store.keys.learning_feed)
+            await applier.commit(await applier.compute([click(f"s{n}", "i1", 1.0, 2 * n), click(f"s{n}", "i2", 2.0, 2 * n + 1)], engine), {})
+        length = await redis.xlen(store.keys.learning_feed(0))
         await redis.aclose()
         return length
 

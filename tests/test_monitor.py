@@ -24,7 +24,7 @@ def _cli() -> click.Group:
 
 
 def _write(url: str, prefix: str, bucket_s: int = 10) -> tuple[Counts, Counts]:
-    """Counters as stream.redis.commit leaves them: a running total and per-bucket hashes."""
+    """Counters as stream.redis.commit leaves them: a running total and per-bucket hashes per partition (old ones in 0, new in 1)."""
     keys = Keys(prefix)
     now = time.time()
     old = Counts(clicks=900, scored=800, hit1=80, hit5=240, hit20=400, rr20=160 * RR_SCALE, dead_letters=5, duplicates=2)
@@ -34,9 +34,10 @@ def _write(url: str, prefix: str, bucket_s: int = 10) -> tuple[Counts, Counts]:
     total.add(new)
     client = redis.Redis.from_url(url)
     try:
-        client.hset(keys.metrics_total, mapping={k: v for k, v in vars(total).items()})
-        client.hset(keys.metrics_bucket(int((now - 3600) // bucket_s) * bucket_s), mapping=vars(old))  # an hour ago
-        client.hset(keys.metrics_bucket(int(now // bucket_s) * bucket_s), mapping=vars(new))
+        client.hset(keys.metrics_total(0), mapping=vars(old))
+        client.hset(keys.metrics_total(1), mapping=vars(new))
+        client.hset(keys.metrics_bucket(int((now - 3600) // bucket_s) * bucket_s, 0), mapping=vars(old))  # an hour ago
+        client.hset(keys.metrics_bucket(int(now // bucket_s) * bucket_s, 1), mapping=vars(new))
         client.set(keys.model_current, "v42")
     finally:
         client.close()

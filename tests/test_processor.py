@@ -59,7 +59,7 @@ class Harness:
             out += [json.loads(v) for _, v in outcome.recommendations]
             dead += [json.loads(v) for v in outcome.dead_letters]
             counts.add(outcome.counts)
-            await self.applier.commit(outcome, Latency.of(time.time() - outcome.produced))
+            await self.applier.commit(outcome, outcome.latency(time.time()))
         return out, dead, counts
 
 
@@ -94,7 +94,7 @@ def test_redelivered_clicks_change_nothing(redis_url):
         engine = tiny_engine()
         records = session_clicks()
         await h.run(records, engine, 4)
-        before = {k: await h.redis.get(k) for k in await h.redis.keys(f"{h.keys.prefix}:s:*")}
+        before = {k: await h.redis.get(k) for k in await h.redis.keys(f"{{{h.keys.prefix}:p*}}:s:*")}
         total_before = await h.metrics.total()
         out, _, counts = await h.run(records[3:8], engine, 3)  # redelivered after a crash
         after = {k: await h.redis.get(k) for k in before}
@@ -141,7 +141,7 @@ def test_online_counters_equal_a_recount_from_the_output(redis_url):
         records = session_clicks()
         out, _, _ = await h.run(records, tiny_engine(), 3)
         total = await h.metrics.total()
-        latency = Latency.from_redis(await h.redis.hgetall(h.keys.metrics_total))
+        latency = Latency.from_redis(await h.metrics.total_fields())
         await h.redis.aclose()
         return records, out, total, latency
 
@@ -203,7 +203,7 @@ def test_a_long_pause_starts_a_fresh_state_but_still_scores(redis_url):
         out, _, counts = await h.run(records, tiny_engine(), 1)
         h2 = await Harness(redis_url).start()
         alone, _, _ = await h2.run([click("t", "i3", 0, 0)], tiny_engine(), 1)
-        paused, fresh = SessionState.decode(await h.redis.get(h.keys.session("s"))), SessionState.decode(await h2.redis.get(h2.keys.session("t")))
+        paused, fresh = SessionState.decode(await h.redis.get(h.keys.session("s", 0))), SessionState.decode(await h2.redis.get(h2.keys.session("t", 0)))
         await h.redis.aclose()
         await h2.redis.aclose()
         return out, counts, alone, paused, fresh
@@ -248,13 +248,13 @@ def test_a_batch_processed_before_the_previous_commit_sees_its_states(redis_url)
         engine, records = tiny_engine(), session_clicks()
         first = await h.applier.compute(records[:5], engine)
         if not pipelined:
-            await h.applier.commit(first, Latency())
+            await h.applier.commit(first, {})
         second = await h.applier.compute(records[5:], engine)
         if pipelined:
-            await h.applier.commit(first, Latency())
-        await h.applier.commit(second, Latency())
+            await h.applier.commit(first, {})
+        await h.applier.commit(second, {})
         recs = [json.loads(v)["item_ids"] for _, v in first.recommendations + second.recommendations]
-        states = {k: await h.redis.get(k) for k in sorted(await h.redis.keys(f"{h.keys.prefix}:s:*"))}
+        states = {k: await h.redis.get(k) for k in sorted(await h.redis.keys(f"{{{h.keys.prefix}:p*}}:s:*"))}
         leftover = dict(h.applier.unwritten)
         await h.redis.aclose()
         return recs, list(states.values()), leftover

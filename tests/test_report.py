@@ -32,8 +32,8 @@ def _write(url: str, prefix: str) -> None:
         buckets = {1_799_999_960: (Counts(clicks=100, scored=80, hit1=20, hit20=40, rr20=30 * RR_SCALE), [0.01] * 60 + [0.4] * 40),
                    1_799_999_990: (Counts(clicks=50, scored=40, hit1=20, hit20=30, rr20=25 * RR_SCALE), [0.02] * 50),
                    1_800_000_000: (Counts(clicks=5, scored=4, hit1=4, hit20=4, rr20=4 * RR_SCALE), [0.02] * 5)}  # still filling at NOW
-        for start, (counts, latencies) in buckets.items():
-            client.hset(keys.metrics_bucket(start), mapping={**vars(counts), **Latency.of(np.array(latencies)).fields()})
+        for partition, (start, (counts, latencies)) in enumerate(buckets.items()):  # each in another partition's slot: readers add them up
+            client.hset(keys.metrics_bucket(start, partition), mapping={**vars(counts), **Latency.of(np.array(latencies)).fields()})
         client.hset(keys.lag_bucket(1_799_999_950), mapping={"w1": 7})  # lag reported before any click was counted
         client.hset(keys.lag_bucket(1_799_999_960), mapping={"w1": 30, "w2": 12})
         client.lpush(keys.model_events, json.dumps({"at": 1_799_999_975.0, "event": "promoted", "version": "v2", "previous": "v1"}))

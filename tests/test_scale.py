@@ -143,7 +143,7 @@ def test_a_rebalance_during_a_log_check_is_not_taken_for_a_log_that_started_over
         redis = Redis.from_url(redis_url)
         try:
             log = PartitionLog(redis, Keys(settings.redis_prefix))
-            await redis.hset(log.keys.partition_marks, "0", "5,1000,123")  # partition 0 applied a click at offset 5
+            await redis.set(log.keys.mark(0), "5,1000,123")  # partition 0 applied a click at offset 5
             tp = TopicPartition(settings.clicks_topic, 0)
             ingress = ClickIngress(settings, SimpleNamespace(store=SimpleNamespace(partitions=log)), channel=None)
             ingress.consumer = _Rebalanced(ingress, tp)

@@ -65,8 +65,8 @@ def test_a_namespace_separates_every_kafka_name_and_redis_key() -> None:
         assert getattr(a, name).startswith("a.") and getattr(b, name).startswith("b."), name
         assert getattr(a, name).removeprefix("a.") == getattr(b, name).removeprefix("b.") == getattr(Settings(), name), name
     keys_a, keys_b = Keys(a.redis_prefix), Keys(b.redis_prefix)
-    assert keys_a.session("s") != keys_b.session("s") and keys_a.model_current != keys_b.model_current
-    assert keys_a.vocab_index != keys_b.vocab_index and keys_a.learning_feed != keys_b.learning_feed
+    assert keys_a.session("s", 0) != keys_b.session("s", 0) and keys_a.model_current != keys_b.model_current
+    assert keys_a.vocab_index != keys_b.vocab_index and keys_a.learning_feed(0) != keys_b.learning_feed(0)
 
 
 def test_a_name_set_by_hand_wins_over_the_namespace() -> None:

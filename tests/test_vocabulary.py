@@ -21,7 +21,7 @@ def test_names_of_a_lost_epoch_are_refused_not_taken_from_the_new_one(redis_url)
         try:
             await before.seed(["a", "b"])
             assert await before.indices(["new-1", "new-2"]) == [2, 3]
-            await redis.delete(*await redis.keys(f"{keys.prefix}:*"))  # Redis forgets; another worker seeds it again
+            await redis.delete(*await redis.keys(f"{{{keys.prefix}*"))  # Redis forgets; another worker seeds it again
             await after.seed(["a", "b"])
             assert await after.indices(["other"]) == [2]  # index 2 now names another item
             with pytest.raises(RedisForgot):

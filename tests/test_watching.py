@@ -31,7 +31,7 @@ from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
 from sessionrec.stream.local.servers import free_port
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.latency import Latency
-from sessionrec.stream.redis.metrics import RR_SCALE, Counts
+from sessionrec.stream.redis.metrics import RR_SCALE, Counts, OnlineMetrics
 from sessionrec.stream.redis.registry import ModelRegistry
 from sessionrec.stream.settings import Settings
 from tests import browser
@@ -79,7 +79,7 @@ def by_name(samples: dict, name: str) -> dict[tuple[tuple[str, str], ...], float
 async def redis_total(stream: Stream) -> tuple[Counts, Latency]:
     redis = Redis.from_url(stream.settings.redis_url)
     try:
-        raw = await redis.hgetall(Keys(stream.settings.redis_prefix).metrics_total)
+        raw = await OnlineMetrics(redis, Keys(stream.settings.redis_prefix, stream.settings.partitions), stream.settings.metrics_bucket_s).total_fields()
     finally:
         await redis.aclose()
     return Counts.from_redis(raw), Latency.from_redis(raw)

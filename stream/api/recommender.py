@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from sessionrec.stream.api.models import Recommendation, SessionRecommendations
+from sessionrec.stream.redis.keys import partition_of
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.worker.inference import history_matrix, pick_device
@@ -87,7 +88,7 @@ class Recommender:
 
     async def session(self, session_id: str) -> SessionRecommendations | None:
         """The list the stream made after the session's latest click; None when Redis holds no (readable) state of it."""
-        loaded = await self.store.sessions.load([session_id])
+        loaded = await self.store.sessions.load({session_id: partition_of(session_id, self.settings.partitions)})
         if loaded.unreadable:
             log.warning("the stored state of session %r could not be read; answered as unknown", session_id)
         state = loaded.states.get(session_id)

@@ -35,6 +35,7 @@ from sessionrec.model.report import console
 from sessionrec.replay.source import frame_records
 from sessionrec.stream.local.harness import WorkerProcess, wait_for_api
 from sessionrec.stream.local.servers import HOST, free_port
+from sessionrec.stream.redis.keys import partition_of
 from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.worker.batch import Applier
@@ -76,9 +77,11 @@ async def serve_clicks(settings: Settings, clicks: pd.DataFrame) -> str:
         engine = await ServedModel(settings, store, torch.device("cpu")).start()
         applier = Applier(settings, store)
         now_ms = int(time.time() * 1000)
-        records = [Record(0, offset, now_ms, value) for offset, (_, value, _) in enumerate(frame_records(clicks))]
+        records = [Record(partition_of(key.decode(), settings.partitions), offset, now_ms, key, value)  # where Kafka would put them: the API looks there
+                   for offset, (key, value, _) in enumerate(frame_records(clicks))]
         for start in range(0, len(records), settings.batch_size):
-            await applier.commit(await applier.compute(records[start : start + settings.batch_size], engine))
+            computed = await applier.compute(records[start : start + settings.batch_size], engine)
+            await applier.commit(computed, computed.latency(time.time()))
         return engine.version
     finally:
         await store.close()

@@ -18,7 +18,6 @@ import time
 
 import faust
 
-from sessionrec.stream.redis.latency import Latency
 from sessionrec.stream.settings import Settings
 from sessionrec.stream.watch.prometheus import WorkerMetrics
 from sessionrec.stream.worker.app import faust_app
@@ -41,6 +40,6 @@ def create_reference_app(settings: Settings) -> faust.App:
             computed = await applier.compute([record], serving.engine)
             for key, value in computed.recommendations:
                 await recommendations.send(key=key, value=value)
-            await applier.commit(computed, Latency.of(time.time() - computed.produced))
+            await applier.commit(computed, computed.latency(time.time()))
 
     return app

@@ -148,16 +148,19 @@ def start_tansu(port: int | None = None, *, timeout: float = 20.0, detached: boo
     return _start("tansu", command, lambda p: f"{HOST}:{p}", _kafka_ready, port, timeout, detached)
 
 
-def start_redis(port: int | None = None, *, timeout: float = 10.0, detached: bool = False) -> Service:
+def start_redis(port: int | None = None, *, timeout: float = 10.0, detached: bool = False, cluster_port: int | None = None) -> Service:
     """A throw-away redis-server (no persistence); returns once it answers PING.
 
     ``detached``: it outlives this process, which forgets it once it answers.
+    ``cluster_port``: a Redis Cluster node (no slots yet), its cluster bus on that port.
     """
     binary = redis_binary()
 
     def command(p: int, workdir: Path) -> list[str]:
+        node = [] if cluster_port is None else ["--cluster-enabled", "yes", "--cluster-config-file", str(workdir / "nodes.conf"),
+                                                "--cluster-port", str(cluster_port)]
         return [str(binary), "--port", str(p), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", str(workdir),
-                "--daemonize", "no", "--logfile", "", "--unixsocket", "", "--protected-mode", "yes"]
+                "--daemonize", "no", "--logfile", "", "--unixsocket", "", "--protected-mode", "yes", *node]
 
     return _start("redis", command, lambda p: f"redis://{HOST}:{p}/0", _redis_ready, port, timeout, detached)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from sessionrec.stream.redis.keys import Keys
+from sessionrec.stream.redis.keys import Keys, partition_of
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def cpu_seconds(pids: Iterable[int]) -> float | None:
 
 async def session_key_bytes(redis: Redis, keys: Keys, sessions: Sequence[str]) -> float:
     """Mean memory of a session's key (MEMORY USAGE: value, key and Redis' own overhead) over ``sessions``."""
-    sizes = [size for size in [await redis.memory_usage(keys.session(s)) for s in sessions] if size is not None]
+    sizes = [size for size in [await redis.memory_usage(keys.session(s, partition_of(s, keys.partitions))) for s in sessions] if size is not None]
     return sum(sizes) / len(sizes) if sizes else 0.0
 
 

@@ -32,7 +32,7 @@ class Latency:
         return cls(bins.tolist(), int(round(float(seconds.sum()) * 1e6)))
 
     @classmethod
-    def from_redis(cls, raw: Mapping[bytes, bytes]) -> Latency:
+    def from_redis(cls, raw: Mapping[bytes, bytes | int]) -> Latency:
         return cls([int(raw.get(name.encode(), 0)) for name in FIELDS], int(raw.get(SUM_FIELD.encode(), 0)))
 
     @property

@@ -3,13 +3,16 @@
 The list recommended after click t is scored against click t+1 before any
 state learns from t+1. Counters are integers (reciprocal ranks in millionths)
 so that increments from many workers add up exactly; they land in a running
-total and in a per-time-bucket hash, in the same atomic write as the session
-states they belong to (stream.redis.commit). The same hashes hold the latency
-histogram of stream.redis.latency; each reader takes the fields it knows.
+total and in a per-time-bucket hash of the clicks' partition, in the same
+atomic write as the session states they belong to (stream.redis.commit), and
+readers add up every partition's. The same hashes hold the latency histogram
+of stream.redis.latency; each reader takes the fields it knows.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
 from redis.asyncio import Redis
@@ -57,7 +60,7 @@ class Counts:
         return {"hr@1": self.hit1 / n, "hr@5": self.hit5 / n, "hr@20": self.hit20 / n, "mrr@20": self.rr20 / RR_SCALE / n}
 
     @classmethod
-    def from_redis(cls, raw: dict[bytes, bytes]) -> Counts:
+    def from_redis(cls, raw: Mapping[bytes, bytes | int]) -> Counts:
         known = {f.name for f in fields(cls)}
         return cls(**{k.decode(): int(v) for k, v in raw.items() if k.decode() in known})
 
@@ -76,21 +79,37 @@ class OnlineMetrics:
         """The start times of the buckets from ``since`` to ``until``."""
         return range(self.bucket(since), self.bucket(until) + 1, self.bucket_s)
 
-    def counter_keys(self, now: float) -> list[str]:
-        """Where a commit at ``now`` adds its counts: the running total and the current time bucket."""
-        return [self.keys.metrics_total, self.keys.metrics_bucket(self.bucket(now))]
+    def counter_keys(self, now: float, partition: int) -> list[str]:
+        """Where a commit at ``now`` adds the counts of ``partition``'s clicks: its running total and its current time bucket."""
+        return [self.keys.metrics_total(partition), self.keys.metrics_bucket(self.bucket(now), partition)]
 
     async def total(self) -> Counts:
-        return Counts.from_redis(await self.redis.hgetall(self.keys.metrics_total))
+        return Counts.from_redis(await self.total_fields())
+
+    async def total_fields(self) -> dict[bytes, int]:
+        """The running totals as stored (counters and latency fields), every partition's added up."""
+        return (await self._summed([self.keys.metrics_total]))[0]
 
     async def buckets(self, since: float, until: float) -> list[tuple[int, Counts]]:
         return [(start, Counts.from_redis(raw)) for start, raw in await self.hashes(since, until)]
 
-    async def hashes(self, since: float, until: float) -> list[tuple[int, dict[bytes, bytes]]]:
-        """Every time bucket from ``since`` to ``until`` as stored (counters and latency fields), oldest first."""
+    async def hashes(self, since: float, until: float) -> list[tuple[int, dict[bytes, int]]]:
+        """Every time bucket from ``since`` to ``until`` as stored (counters and latency fields, every partition's added up), oldest first."""
         starts = self.starts(since, until)
+        return list(zip(starts, await self._summed([lambda p, start=start: self.keys.metrics_bucket(start, p) for start in starts])))
+
+    async def _summed(self, hashes: list[Callable[[int], str]]) -> list[dict[bytes, int]]:
+        """Each hash (its key given a partition), its fields added up over every partition, in one round trip."""
+        partitions = self.keys.every_partition()
         async with self.redis.pipeline(transaction=False) as pipe:
-            for start in starts:
-                pipe.hgetall(self.keys.metrics_bucket(start))
+            for key in hashes:
+                for partition in partitions:
+                    pipe.hgetall(key(partition))
             found = await pipe.execute()
-        return list(zip(starts, found))
+        sums = []
+        for i in range(len(hashes)):
+            total: Counter[bytes] = Counter()
+            for raw in found[i * len(partitions) : (i + 1) * len(partitions)]:
+                total.update({name: int(value) for name, value in raw.items()})
+            sums.append(dict(total))
+        return sums

@@ -38,20 +38,20 @@ class PartitionLog:
 
     async def mark(self, partition: int) -> Mark | None:
         """The last applied record of ``partition`` (None before any, or when the value is unreadable)."""
-        raw = await self.redis.hget(self.keys.partition_marks, str(partition))
+        raw = await self.redis.get(self.keys.mark(partition))
         try:
             return Mark.parse(raw.decode()) if raw else None
         except ValueError:
             return None
 
     async def incarnation(self, partition: int) -> int:
-        raw = await self.redis.hget(self.keys.incarnations, str(partition))
+        raw = await self.redis.get(self.keys.incarnation(partition))
         return int(raw) if raw else 0
 
     async def start_over(self, partition: int) -> int:
-        """A new log for ``partition``: its next incarnation, and no last record yet."""
+        """A new log for ``partition``: its next incarnation, and no last record yet (one transaction in the partition's slot)."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(self.keys.incarnations, str(partition), 1)
-            pipe.hdel(self.keys.partition_marks, str(partition))
+            pipe.incr(self.keys.incarnation(partition))
+            pipe.delete(self.keys.mark(partition))
             incarnation, _ = await pipe.execute()
         return int(incarnation)

@@ -12,8 +12,9 @@ layout too, so such sessions start fresh once after an upgrade.
 
 from __future__ import annotations
 
+import asyncio
 import struct
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,17 +76,24 @@ class Loaded:
 
 
 class SessionStore:
-    """Reads the states of a micro-batch's sessions in one round trip (written by stream.redis.commit)."""
+    """Reads the states of a micro-batch's sessions at once: one MGET per partition's slot, side by side (written by stream.redis.commit).
+
+    A cluster client pipelines no MGET, so they are concurrent calls instead.
+    """
 
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
 
-    async def load(self, sessions: Iterable[str]) -> Loaded:
-        names = list(sessions)
+    async def load(self, sessions: Mapping[str, int]) -> Loaded:
+        """The states of ``sessions`` (session id -> its partition)."""
+        by_partition: dict[int, list[str]] = {}
+        for name, partition in sessions.items():
+            by_partition.setdefault(partition, []).append(name)
         loaded = Loaded({}, [])
-        if names:
-            for name, blob in zip(names, await self.redis.mget([self.keys.session(s) for s in names])):
+        found = await asyncio.gather(*(self.redis.mget([self.keys.session(s, p) for s in names]) for p, names in by_partition.items()))
+        for names, blobs in zip(by_partition.values(), found):
+            for name, blob in zip(names, blobs):
                 loaded.states[name] = _decoded(blob, name, loaded.unreadable)
         return loaded
 

@@ -38,7 +38,7 @@ class RedisStore:
     @classmethod
     def over(cls, redis: Redis, settings: Settings) -> RedisStore:
         """The store on a client that is already connected."""
-        keys = Keys(settings.redis_prefix)
+        keys = Keys(settings.redis_prefix, settings.partitions)
         metrics = OnlineMetrics(redis, keys, settings.metrics_bucket_s)
         commit = BatchCommit(redis, keys, metrics, settings.state_ttl_s, settings.learn_feed_len, committer=uuid.uuid4().hex)
         return cls(redis, keys, SessionStore(redis, keys), SharedVocabulary(redis, keys), ModelRegistry(redis, keys), metrics, commit,

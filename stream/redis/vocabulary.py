@@ -86,9 +86,18 @@ class SharedVocabulary:
         return self.epoch
 
     async def seeded(self) -> str:
-        """Mark the vocabulary (and registry) seeded, unless someone did: the epoch every cache then belongs to."""
+        """Mark the vocabulary (and registry) seeded, unless someone did: the epoch every cache then belongs to.
+
+        Every partition's slot gets a copy of it, what the batch commit checks
+        (stream.redis.commit): copies of an epoch that is gone are overwritten.
+        """
         await self.redis.set(self.keys.epoch, uuid.uuid4().hex, nx=True)
-        return await self.adopt()
+        epoch = await self.adopt()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in self.keys.every_partition():
+                pipe.set(self.keys.epoch_copy(partition), epoch)
+            await pipe.execute()
+        return epoch
 
     async def seed(self, items: Sequence[str], chunk: int = 5000) -> None:
         """Make ``items`` the vocabulary's first entries (fine if they already are), then mark it seeded."""

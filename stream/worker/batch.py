@@ -14,11 +14,12 @@ The commit protocol, step by step (compare quix-streams' ``Checkpoint.commit``):
    output is at-least-once, de-duplicable by (partition, offset). Each
    click's latency (produced → its recommendation acknowledged) is known now.
 5. **Committed.** After 4, and after the previous batch's 5, one Redis script
-   writes the changed states, each with the offset of the click that made it,
-   and the online counters with the latency histogram. State is
-   effectively-once: a click redelivered later finds its offset in its
-   session's state and changes nothing. The worker's Prometheus metrics count
-   the batch once it is committed.
+   per partition of the batch writes that partition's changed states, each
+   with the offset of the click that made it, and its online counters with
+   the latency histogram (stream.redis.commit). State is effectively-once: a
+   click redelivered later finds its offset in its session's state and
+   changes nothing. The worker's Prometheus metrics count the batch once it
+   is committed.
 6. **Done.** The batch's next offsets become committable to Kafka once every
    earlier batch is done too; the ingress commits them at most every
    ``commit_interval_s``, before a rebalance and on stop. Until then a crash
@@ -44,7 +45,9 @@ from aiokafka import TopicPartition
 from redis.exceptions import RedisError
 
 from sessionrec.model.config import ServingConfig
+from sessionrec.model.neighbours import Increments
 from sessionrec.replay.kafka.sender import BatchSender
+from sessionrec.stream.redis.commit import Share
 from sessionrec.stream.redis.connection import RedisForgot
 from sessionrec.stream.redis.latency import Latency
 from sessionrec.stream.redis.metrics import Counts
@@ -75,15 +78,18 @@ class Computed:
     recommendations: list[tuple[bytes, bytes]]  # (key, value) for the recommendations topic
     dead_letters: list[bytes]  # values for the dead-letter topic
     reasons: Counter[str]  # the dead letters by reason code
-    produced: np.ndarray  # when each recommended click reached Kafka, unix seconds
+    produced: dict[int, np.ndarray]  # by partition: when each recommended click reached Kafka, unix seconds
     number: int  # of the commit: a retry of it changes nothing
     epoch: str  # of the vocabulary its indices belong to
-    lesson: bytes  # what the batch teaches the item neighbours (empty: nothing, or learning is off)
-    marks: dict[int, str]  # each partition's last record in the batch (Record.mark)
+    shares: dict[int, Share]  # what step 5 writes, by partition
 
     @property
     def counts(self) -> Counts:
         return self.outcome.counts
+
+    def latency(self, now: float) -> dict[int, Latency]:
+        """Each partition's click → recommendation latencies, the recommendations acknowledged at ``now``."""
+        return {partition: Latency.of(now - produced) for partition, produced in self.produced.items()}
 
 
 class Applier:
@@ -111,15 +117,13 @@ class Applier:
             engine = await self._recovered(exc)
             return await _retry(lambda: self._compute(records, engine), len(records))
 
-    async def commit(self, computed: Computed, latency: Latency) -> None:
-        """Step 5 with the batch's latency histogram; retried through Redis outages. Call in the order the batches were computed."""
-        changed = computed.outcome.changed
+    async def commit(self, computed: Computed, latency: dict[int, Latency]) -> None:
+        """Step 5 with each partition's latency histogram; retried through Redis outages. Call in the order the batches were computed."""
         try:
-            await _retry(lambda: self.store.commit(computed.number, computed.epoch, changed, computed.counts, latency, computed.lesson, computed.marks),
-                         len(computed.recommendations))
-        except RedisForgot as exc:  # its states, counters and lesson belong to data that is gone
+            await _retry(lambda: self.store.commit(computed.number, computed.epoch, computed.shares, latency), len(computed.recommendations))
+        except RedisForgot as exc:  # its states, counters and lessons belong to data that is gone
             await self._recovered(exc)
-        for session, state in changed.items():
+        for session, state in computed.outcome.changed.items():
             if self.unwritten.get(session) is state:  # not overtaken by a later batch
                 del self.unwritten[session]
 
@@ -133,26 +137,39 @@ class Applier:
     async def _compute(self, records: list[Record], engine: Engine) -> Computed:
         parsed = parse_batch(records, self.settings.max_click_bytes, self.settings.dlq_max_bytes)
         items = await self.store.vocab.indices([c.item for _, c in parsed.clicks])
-        sessions = {c.session_id for _, c in parsed.clicks}
+        sessions = {c.session_id: c.partition for _, c in parsed.clicks}  # a session's clicks come from one partition
         states: dict[str, SessionState | None] = {s: self.unwritten[s] for s in sessions if s in self.unwritten}
-        loaded = await self.store.sessions.load(s for s in sessions if s not in states)
+        loaded = await self.store.sessions.load({s: p for s, p in sessions.items() if s not in states})
         states.update(loaded.states)
         if loaded.unreadable:
             log.warning("%d stored session state(s) could not be read (first: %r); those sessions start fresh", len(loaded.unreadable), loaded.unreadable[0])
         outcome = apply_clicks(parsed.clicks, items, states, engine, self._serving_rules(engine))
-        outcome.counts.dead_letters, outcome.counts.unreadable = len(parsed.dead_letters), len(loaded.unreadable)
+        for partition, dead in parsed.dead_in.items():
+            outcome.part(partition).dead_letters += dead
+        for session in loaded.unreadable:
+            outcome.part(sessions[session]).unreadable += 1
         shown = shown_items(outcome.served)
         names = dict(zip(shown, await self.store.vocab.items(shown)))
         self.unwritten.update(outcome.changed)
-        lesson = outcome.increments.to_bytes() if self.settings.learn_online and outcome.learned else b""
-        if outcome.counts.duplicates >= max(10, len(parsed.clicks) // 2):
+        duplicates = outcome.counts.duplicates
+        if duplicates >= max(10, len(parsed.clicks) // 2):
             log.warning("%d of %d clicks of a micro-batch were already applied: a redelivery after a crash or a rebalance, "
-                        "or a log that started over unnoticed", outcome.counts.duplicates, len(parsed.clicks))
-        marks = {record.partition: record.mark() for record in records}  # records come in offset order per partition
-        produced = np.fromiter((s.click.timestamp_ms for s in outcome.served), dtype=np.float64, count=len(outcome.served)) / 1000.0
+                        "or a log that started over unnoticed", duplicates, len(parsed.clicks))
         assert self.store.vocab.epoch is not None  # indices() above adopted it
-        return Computed(outcome, encode(outcome.served, names, time.time(), WORKER_ID), parsed.dead_letters, parsed.reasons, produced,
-                        self.store.commit.next_number(), self.store.vocab.epoch, lesson, marks)
+        return Computed(outcome, encode(outcome.served, names, time.time(), WORKER_ID), parsed.dead_letters, parsed.reasons, _produced(outcome),
+                        self.store.commit.next_number(), self.store.vocab.epoch, self._shares(records, outcome))
+
+    def _shares(self, records: list[Record], outcome: Outcome) -> dict[int, Share]:
+        """The batch split by partition: every partition it read from has a share, at least its last record."""
+        shares = {record.partition: Share(mark=record.mark()) for record in records}  # records come in offset order per partition
+        for session, state in outcome.changed.items():
+            shares[state.partition].states[session] = state
+        for partition, counts in outcome.parts.items():
+            shares[partition].counts = counts
+        if self.settings.learn_online:
+            for partition, learned in outcome.learned.items():
+                shares[partition].lesson = Increments.concat(learned).to_bytes()
+        return shares
 
     def _serving_rules(self, engine: Engine) -> ServingConfig:
         """The engine's serving rules with the worker's overrides, worked out once per model version."""
@@ -219,11 +236,22 @@ class BatchLine:
             await previous  # a batch that failed to finish stops every later one: they are redelivered
         await self.recs.flush(until=recs)
         await self.dlq.flush(until=dlq)
-        latency = Latency.of(time.time() - computed.produced)
-        await self.applier.commit(computed, latency)
+        latencies = computed.latency(time.time())
+        await self.applier.commit(computed, latencies)
+        latency = Latency()
+        for part in latencies.values():
+            latency.add(part)
         self.metrics.record_batch(clicks=clicks, recommendations=len(computed.recommendations), counts=computed.counts,
                                   scored=computed.outcome.scored, dead_letters=computed.reasons, latency=latency,
                                   seconds=time.perf_counter() - started)
+
+
+def _produced(outcome: Outcome) -> dict[int, np.ndarray]:
+    """By partition: when each click answered reached Kafka, unix seconds."""
+    stamps: dict[int, list[int]] = {}
+    for served in outcome.served:
+        stamps.setdefault(served.click.partition, []).append(served.click.timestamp_ms)
+    return {partition: np.array(ms, dtype=np.float64) / 1000.0 for partition, ms in stamps.items()}
 
 
 async def _retry(action: Callable[[], Awaitable[T]], clicks: int) -> T:

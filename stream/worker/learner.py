@@ -1,4 +1,4 @@
-"""The live item neighbours, kept current: every lesson on the learning feed, learned once, in order.
+"""The live item neighbours, kept current: every lesson on the learning feed, learned once, in order (per partition's feed).
 
 The table starts as the one the served model was trained with, then learns
 what every committed micro-batch teaches, this worker's and every other's
@@ -15,7 +15,7 @@ import logging
 from redis.exceptions import RedisError
 
 from sessionrec.model.neighbours import Increments, NeighbourTable
-from sessionrec.stream.redis.feed import BEGINNING, LearningFeed
+from sessionrec.stream.redis.feed import LearningFeed
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +24,18 @@ class NeighbourLearner:
     def __init__(self, table: NeighbourTable, feed: LearningFeed) -> None:
         self.table = table
         self.feed = feed
-        self.after = BEGINNING  # the last entry learned
+        self.after: dict[int, str] = {}  # per partition's feed: the last entry learned
         self.learned = 0  # lessons learned
 
     async def catch_up(self, block_ms: int | None = 200) -> int:
-        """Learn what the feed holds after the last entry learned (waiting up to ``block_ms`` for one); how many lessons."""
+        """Learn what the feeds hold after the last entries learned (waiting ``block_ms`` when none); how many lessons."""
         entries = await self.feed.read(self.after, block_ms=block_ms)
-        for entry, lesson in entries:
+        for partition, entry, lesson in entries:
             try:
                 self.table.learn(Increments.from_bytes(lesson))
             except ValueError as exc:
                 log.warning("skipped an unreadable lesson %s on the learning feed: %s", entry, exc)
-            self.after = entry
+            self.after[partition] = entry
         self.learned += len(entries)
         return len(entries)
 
@@ -46,7 +46,7 @@ class NeighbourLearner:
 
     def restart(self, table: NeighbourTable) -> None:
         """Learn into ``table`` from the feed's beginning (Redis lost its data: the feed is a new one)."""
-        self.table, self.after = table, BEGINNING
+        self.table, self.after = table, {}
 
     async def follow(self) -> None:
         """Learn every lesson as it arrives, until cancelled; a Redis outage is waited out."""

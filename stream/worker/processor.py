@@ -10,7 +10,9 @@ from the items since its last fresh start (rule 4); each click is scored
 against the list made after the previous one before anything learns from it
 (rule 6), and that score is counted for the model version that made the list.
 What the applied clicks teach the item neighbours is part of the outcome, to
-be learned once the batch is committed.
+be learned once the batch is committed. Counts and lessons are kept by the
+clicks' partition, since each partition's are committed in its own slot
+(stream.redis.commit).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Parsed:
     clicks: list[tuple[int, Click]]  # (position in the batch, click), in batch order
     dead_letters: list[bytes]  # values for the dead-letter topic
     reasons: Counter[str] = field(default_factory=Counter)  # dead letters by clicks.REASONS code
+    dead_in: Counter[int] = field(default_factory=Counter)  # dead letters by partition
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +73,21 @@ class Served:
 class Outcome:
     served: list[Served]  # in batch order
     changed: dict[str, SessionState] = field(default_factory=dict)  # the batch's last state of each session it touched
-    counts: Counts = field(default_factory=Counts)  # everything, all versions together
+    parts: dict[int, Counts] = field(default_factory=dict)  # everything, all versions together, by the clicks' partition
     scored: dict[str, Counts] = field(default_factory=dict)  # the scoring counters by the model version that made the scored list
-    learned: list[Increments] = field(default_factory=list)  # what the applied clicks teach the item neighbours
+    learned: dict[int, list[Increments]] = field(default_factory=dict)  # what the applied clicks teach the item neighbours, by partition
 
     @property
-    def increments(self) -> Increments:
-        return Increments.concat(self.learned)
+    def counts(self) -> Counts:
+        """Every partition's counts together."""
+        total = Counts()
+        for part in self.parts.values():
+            total.add(part)
+        return total
+
+    def part(self, partition: int) -> Counts:
+        """The counts of ``partition``'s clicks, to add to."""
+        return self.parts.setdefault(partition, Counts())
 
 
 def parse_batch(records: Sequence[Record], max_click_bytes: int, dlq_max_bytes: int) -> Parsed:
@@ -87,6 +98,7 @@ def parse_batch(records: Sequence[Record], max_click_bytes: int, dlq_max_bytes: 
         if isinstance(parsed, Rejected):
             out.dead_letters.append(dead_letter(parsed, dlq_max_bytes))
             out.reasons[parsed.code] += 1
+            out.dead_in[record.partition] += 1
         else:
             out.clicks.append((position, parsed))
     return out
@@ -105,8 +117,6 @@ def apply_clicks(clicks: Sequence[tuple[int, Click]], items: Sequence[int], stat
         if rows:
             outcome.served += _step(rows, current, engine, rules.history_len, outcome)
     outcome.served.sort(key=lambda served: served.position)
-    for scored in outcome.scored.values():
-        outcome.counts.add(scored)
     return outcome
 
 
@@ -177,30 +187,31 @@ def _rows(wave: list[tuple[int, Click, int]], states: Mapping[str, SessionState 
     for position, click, item in wave:
         state = states[click.session_id]
         if state is not None and state.already_applied(click.partition, click.incarnation, click.offset):
-            outcome.counts.duplicates += 1
+            outcome.part(click.partition).duplicates += 1
             continue
         if state is not None:
             scored = outcome.scored.get(state.version)
             if scored is None:
                 scored = outcome.scored[state.version] = Counts()
             scored.score(state.recs.tolist(), item)
+            outcome.part(click.partition).score(state.recs.tolist(), item)
         fresh = state is None or (timeout > 0 and click.ts - state.ts > timeout)
         rows.append(_Row(position, click, item, state, fresh))
     return rows
 
 
 def _step(rows: list[_Row], states: dict[str, SessionState | None], engine: Engine, length: int, outcome: Outcome) -> list[Served]:
-    counts = outcome.counts
     hidden = np.zeros((len(rows), engine.hidden_size), dtype=np.float32)
     stale = [i for i, r in enumerate(rows) if not r.fresh and r.state.version != engine.version]
     if stale:
-        counts.recomputed += len(stale)
         hidden[stale] = engine.rebuild(history_matrix([_segment(rows[i].state) for i in stale], length))
     for i, row in enumerate(rows):
         if not row.fresh and row.state.version == engine.version:
             hidden[i] = row.state.hidden
-    counts.fresh += sum(r.fresh for r in rows)
-    counts.clicks += len(rows)
+        counts = outcome.part(row.click.partition)
+        counts.recomputed += not row.fresh and row.state.version != engine.version
+        counts.fresh += row.fresh
+        counts.clicks += 1
     items = np.fromiter((r.item for r in rows), dtype=np.int64, count=len(rows))
     matrix = history_matrix([_EMPTY if r.state is None else r.state.history for r in rows], length)  # kept across pauses
     matrix[:, :-1], matrix[:, -1] = matrix[:, 1:], items  # each row's history, now ending with this click
@@ -208,7 +219,10 @@ def _step(rows: list[_Row], states: dict[str, SessionState | None], engine: Engi
     now = np.fromiter((r.click.ts for r in rows), dtype=np.float64, count=len(rows))
     new_hidden, recs = engine.step(hidden, items, matrix, now)
     if engine.neighbours is not None:
-        outcome.learned.append(increments(matrix, now, engine.neighbours.rules.window))
+        partitions = np.fromiter((r.click.partition for r in rows), dtype=np.int64, count=len(rows))
+        for partition in np.unique(partitions).tolist():
+            mine = partitions == partition
+            outcome.learned.setdefault(partition, []).append(increments(matrix[mine], now[mine], engine.neighbours.rules.window))
     served = []
     for i, row in enumerate(rows):
         c = row.click

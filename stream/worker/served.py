@@ -105,9 +105,10 @@ class ServedModel:
         fresh, since their states are gone too.
         """
         async with self._recovering:
-            if await self.store.vocab.is_current():
+            if await self.store.vocab.is_current():  # recovered already, for an earlier batch, or only partitions' slots forgot
                 assert self.engine is not None
-                return self.engine  # recovered already, for an earlier batch
+                await self.store.vocab.seeded()  # their copies of the epoch, again
+                return self.engine
             self.store.vocab.forget()
             version = await seed_registry(self.settings, self.store)
             self.neighbours = None  # the new engine brings the model's own
