@@ -55,8 +55,9 @@ async def replay(clicks: pd.DataFrame | Iterable[Click], *, topic: str, kafka: K
     """Send ``clicks`` (a canonical frame or wire click dicts, in stream order) to ``topic``.
 
     Returns only after the broker acknowledged every click (acks=all); a
-    failed delivery raises ``DeliveryError``, an unreachable broker
-    :class:`ConnectionError`. ``max_pending`` bounds the batches in flight.
+    delivery that fails is sent again (a transient outage only delays the
+    replay), a topic that is missing or a click larger than a whole batch
+    raises ``DeliveryError``, an unreachable broker :class:`ConnectionError`. ``max_pending`` bounds the batches in flight.
     Batches are built here per burst, so a linger would only delay them.
     """
     if isinstance(clicks, pd.DataFrame):

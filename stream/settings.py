@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from sessionrec.model.config import ServingConfig
 from sessionrec.replay.kafka.connection import KafkaConnection
 
 PREFIX = "SESSIONREC_"
@@ -158,6 +159,10 @@ class Settings(KafkaConnection):
         """The model's serving rules that these settings replace (model.config.ServingConfig names)."""
         chosen = {"session_timeout": self.session_timeout_s, "history_len": self.history_len}
         return {name: value for name, value in chosen.items() if value is not None}
+
+    def serving_rules(self, serving: ServingConfig) -> ServingConfig:
+        """A model's serving rules as these settings serve them: what workers, the API, the trainer's gate and the demo's reference apply."""
+        return replace(serving, **self.serving_overrides())
 
     @property
     def consumer_group(self) -> str:

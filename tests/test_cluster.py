@@ -11,7 +11,6 @@ from redis.asyncio import Redis
 from redis.crc import key_slot
 
 from sessionrec.model.neighbours import NeighbourRules, NeighbourTable
-from sessionrec.stream.local.servers import start_tansu
 from sessionrec.stream.redis.connection import RedisForgot, connect
 from sessionrec.stream.redis.keys import partition_of
 from sessionrec.stream.redis.store import RedisStore
@@ -99,14 +98,10 @@ def test_a_commit_cut_short_or_retried_on_a_cluster_writes_each_partition_once(r
     assert clicks == 2 * settings.partitions and feeds == [1] * settings.partitions and marks == [1] * settings.partitions
 
 
-def test_a_replay_on_a_cluster_gives_the_lists_and_counters_of_one_redis(small_model, replayed_clicks, clean_run, redis_cluster_url):
-    tansu = start_tansu()
-    try:
-        settings = Settings(kafka_bootstrap=tansu.url, redis_url=redis_cluster_url, redis_cluster=True, namespace=f"cluster-{uuid.uuid4().hex[:8]}",
-                            model_dir=str(small_model), web_port=0, learn_online=False)
-        run = asyncio.run(stream(settings, replayed_clicks))
-    finally:
-        tansu.stop()
+def test_a_replay_on_a_cluster_gives_the_lists_and_counters_of_one_redis(kafka_bootstrap, small_model, replayed_clicks, clean_run, redis_cluster_url):
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, redis_url=redis_cluster_url, redis_cluster=True, namespace=f"cluster-{uuid.uuid4().hex[:8]}",
+                        model_dir=str(small_model), web_port=0, learn_online=False)
+    run = asyncio.run(stream(settings, replayed_clicks))
     assert run.lists == clean_run.lists and run.counts == clean_run.counts
 
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import uuid
 
-import pytest
 import torch
 from redis.asyncio import Redis
 
@@ -14,9 +13,7 @@ from sessionrec.model import checkpoint
 from sessionrec.model.config import PRESETS
 from sessionrec.model.neighbours import NeighbourRules, NeighbourTable
 from sessionrec.model.network import GRU4Rec
-from sessionrec.model.protocol import load_split
 from sessionrec.model.vocab import Vocabulary
-from sessionrec.model.workflow import train_checkpoint
 from sessionrec.replay.replayer import replay
 from sessionrec.stream.local.harness import RecommendationReader, WorkerProcess
 from sessionrec.stream.redis.store import RedisStore
@@ -102,20 +99,11 @@ def test_the_learning_feed_is_bounded(redis_url):
     assert asyncio.run(go()) < 300 // 2  # MAXLEN ~ trims whole blocks: near the bound, far below the count
 
 
-@pytest.fixture(scope="module")
-def learning_model(tmp_path_factory):
-    config = PRESETS["best"].updated(layers=[16], n_sample=64, epochs=1)
-    ckpt, _ = train_checkpoint(config, load_split(), progress=False)
-    folder = tmp_path_factory.mktemp("learning-model")
-    checkpoint.save(ckpt, folder)
-    return folder
-
-
-def test_an_item_first_seen_in_the_stream_is_recommended_once_its_context_repeats(kafka_bootstrap, redis_url, learning_model):
+def test_an_item_first_seen_in_the_stream_is_recommended_once_its_context_repeats(kafka_bootstrap, redis_url, small_model):
     """One session clicks a known item, then a brand-new one; the next session that clicks the known item is offered the new one."""
     tag = uuid.uuid4().hex[:8]
-    settings = Settings(kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, namespace=f"new-{tag}", model_dir=str(learning_model), web_port=0)
-    known = checkpoint.load(learning_model).vocab.item(0)
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, namespace=f"new-{tag}", model_dir=str(small_model), web_port=0)
+    known = checkpoint.load(small_model).vocab.item(0)
 
     async def go():
         worker = WorkerProcess(settings)

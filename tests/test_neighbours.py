@@ -123,3 +123,16 @@ def test_online_lists_are_the_offline_ranking_on_random_sessions():
     state = scorer.advance(torch.randn(64, scorer.state_size) * 0.3, hist[:, -1].clamp(max=24))
     items, _ = scorer.topk(state, hist, 12)
     assert torch.equal(scorer.scores(state, hist, 45).topk(12).indices, items)
+
+
+def test_popular_items_are_the_most_clicked_first_and_ties_go_to_the_earlier_item():
+    """Lessons between asks, and counts asked for larger and smaller, against a full sort of every clicked item."""
+    rng = np.random.default_rng(3)
+    table = NeighbourTable(NeighbourRules())
+    for _ in range(20):
+        clicked = rng.integers(0, 300, rng.integers(1, 40))
+        table.learn(Increments(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), clicked, np.full(len(clicked), np.nan)))
+        every = np.flatnonzero(table.pop > 0)
+        expected = every[np.lexsort((every, -table.pop[every]))]
+        for count in (5, 60, 400, 5):  # a larger count is worked out again; a cached answer serves a smaller one
+            assert table.popular(count).tolist() == expected[:count].tolist()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from sessionrec.model.data import ITEM, data_dir
 from sessionrec.model.movielens import load_ratings
 from sessionrec.model.network import GRU4Rec
 from sessionrec.model.vocab import Vocabulary
-from tests.test_services import process_gone
+from tests.test_services import port_open, process_gone
 
 ROOT = Path(__file__).resolve().parent.parent
 MARK = "<!-- tests/test_readme.py runs the block below as written -->"
@@ -36,12 +35,6 @@ def by_hand_block() -> str:
     match = re.match(r"\s*```bash\n(.*?)\n```", after, re.S)
     assert match, "the marked block is a ```bash fence"
     return match.group(1)
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_the_by_hand_movielens_block_runs_as_written(tmp_path: Path) -> None:

@@ -97,8 +97,13 @@ async def fetch(consumer: AIOKafkaConsumer, *, timeout_ms: int, max_records: int
             log.warning("%s", message)
             if on_retry is not None:
                 on_retry(message)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF_S)
+            delay = await backoff(delay)
+
+
+async def backoff(delay: float) -> float:
+    """Wait ``delay`` seconds; the next, longer wait (doubling, bounded): one rule for every retry against the broker."""
+    await asyncio.sleep(delay)
+    return min(delay * 2, MAX_BACKOFF_S)
 
 
 async def _close(client: Any) -> None:

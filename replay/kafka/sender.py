@@ -19,8 +19,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
+from sessionrec.replay.kafka.clients import backoff
+
 log = logging.getLogger(__name__)
-MAX_BACKOFF_S = 10.0
 
 
 class DeliveryError(ConnectionError):
@@ -91,8 +92,7 @@ class BatchSender:
                 return await self.producer.send_batch(batch if batch is not None else self._rebuilt(records), self.topic, partition=partition)
             except KafkaError as exc:
                 log.warning("Kafka did not take %d records for %s[%d] (%r); retrying in %.1f s", len(records), self.topic, partition, exc, delay)
-                await asyncio.sleep(delay)
-                delay, batch = min(delay * 2, MAX_BACKOFF_S), None
+                delay, batch = await backoff(delay), None
 
     def _rebuilt(self, records: list[tuple[bytes, bytes]]) -> Any:
         batch = self.producer.create_batch()
@@ -113,8 +113,7 @@ class BatchSender:
                 except KafkaError as exc:
                     log.warning("Kafka did not acknowledge %d records for %s[%d] (%r); sending them again in %.1f s",
                                 len(records), self.topic, partition, exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, MAX_BACKOFF_S)
+                    delay = await backoff(delay)
                     future = await self._send_batch(partition, records)
             if self.on_delivered:
                 self.on_delivered(len(records))

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -122,7 +122,7 @@ class Recommender:
         engine = self.model.engine
         assert engine is not None
         try:
-            length = replace(engine.serving, **self.settings.serving_overrides()).history_len
+            length = self.settings.serving_rules(engine.serving).history_len
             recs = engine.recommend(history_matrix([ask.items for ask in asks], length), np.array([ask.now for ask in asks]))
         except Exception as exc:  # every request of the batch fails with it, and the server goes on
             for ask in asks:

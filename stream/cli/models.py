@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 Move = Callable[["RedisStore"], Awaitable[tuple[str, str | None]]]  # a pointer move: (the version made current, the one it replaced)
 
 WAIT_S = 15.0  # how long a move waits for the workers to serve the version
+_wait = click.option("--wait/--no-wait", default=True, show_default=True, help=f"Wait (up to {WAIT_S:g} s) until every live worker serves it.")
 
 
 @click.group(invoke_without_command=True)
@@ -71,7 +72,7 @@ def show(version: str, as_json: bool, **overrides: object) -> None:
 @models.command()
 @click.argument("version", required=False)
 @with_connection
-@click.option("--wait/--no-wait", default=True, show_default=True, help=f"Wait (up to {WAIT_S:g} s) until every live worker serves it.")
+@_wait
 def rollback(version: str | None, wait: bool, **overrides: object) -> None:
     """Serve an earlier kept VERSION again [default: the current version's parent].
 
@@ -91,7 +92,7 @@ def rollback(version: str | None, wait: bool, **overrides: object) -> None:
 @models.command()
 @click.argument("version", required=False)
 @with_connection
-@click.option("--wait/--no-wait", default=True, show_default=True, help=f"Wait (up to {WAIT_S:g} s) until every live worker serves it.")
+@_wait
 def pin(version: str | None, wait: bool, **overrides: object) -> None:
     """Serve VERSION [default: the current one] and hold it: no promotion or rollback moves it until `unpin`."""
 

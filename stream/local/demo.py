@@ -11,7 +11,7 @@ same clicks. Everything it started is stopped on exit, Ctrl-C included.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -58,7 +58,7 @@ class DemoResult:
 def offline_report(settings: Settings, frame: pd.DataFrame) -> tuple[Report, ServingConfig]:
     """What `sessionrec evaluate --session-timeout` computes for the served checkpoint on exactly these clicks, by the worker's rules."""
     ckpt = checkpoint.load(Path(settings.model_dir))
-    serving = replace(ckpt.config.serving, **settings.serving_overrides())
+    serving = settings.serving_rules(ckpt.config.serving)
     vocab = ckpt.vocab.copy()
     sessions = Sessions.from_frame(sort_sessions(frame), vocab, serving.session_timeout)
     return served_report(ckpt.net, serving, sessions, len(vocab), neighbours=ckpt.neighbours), serving

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from sessionrec.stream.redis.connection import RedisForgot
+from sessionrec.stream.redis.connection import RedisForgot, text
 from sessionrec.stream.redis.keys import Keys
 from sessionrec.stream.redis.latency import Latency
 from sessionrec.stream.redis.metrics import Counts, OnlineMetrics
@@ -129,8 +129,7 @@ class BatchCommit:
 
     async def _restored(self, partition: int, epoch: str) -> bool:
         """Give ``partition``'s slot its copy of the epoch again, if the global one is still ``epoch`` (only that slot forgot)."""
-        current = await self.redis.get(self.keys.epoch)
-        if current is None or (current.decode() if isinstance(current, bytes) else current) != epoch:
+        if text(await self.redis.get(self.keys.epoch)) != epoch:
             return False
         await self.redis.set(self.keys.epoch_copy(partition), epoch, nx=True)  # a worker seeding a new epoch meanwhile has set its own
         return True

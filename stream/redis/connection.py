@@ -9,6 +9,11 @@ from redis.exceptions import RedisError
 from sessionrec.stream.settings import Settings
 
 
+def text(value: bytes | str | None) -> str | None:
+    """A reply as text: the clients here answer bytes (no ``decode_responses``, since states and weights are binary)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class RedisForgot(Exception):
     """Redis no longer holds what this process seeded it with (a restart without persistence, FLUSHDB, a failover)."""
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from redis.asyncio import Redis
 
+from sessionrec.stream.redis.connection import text
 from sessionrec.stream.redis.keys import Keys
 
 BEGINNING = "0-0"
@@ -35,7 +36,7 @@ class LearningFeed:
             for partition in partitions:
                 pipe.xread({self.keys.learning_feed(partition): after.get(partition, BEGINNING)}, count=count)
             found = await pipe.execute()
-        lessons = [(partition, entry.decode() if isinstance(entry, bytes) else entry, fields[b"l"])
+        lessons = [(partition, text(entry), fields[b"l"])
                    for partition, streams in zip(partitions, found) for entry, fields in (streams[0][1] if streams else [])]
         if not lessons and block_ms:
             await asyncio.sleep(block_ms / 1000)

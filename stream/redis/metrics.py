@@ -22,6 +22,14 @@ from sessionrec.stream.redis.keys import Keys
 RR_SCALE = 1_000_000
 
 
+def rank_in(previous: list[int], item: int) -> int | None:
+    """Where ``item`` stands in the list recommended before it, from 1; None when it is not there."""
+    try:
+        return previous.index(item) + 1
+    except ValueError:
+        return None
+
+
 @dataclass
 class Counts:
     clicks: int = 0  # applied clicks
@@ -38,12 +46,13 @@ class Counts:
 
     def score(self, previous: list[int] | None, item: int) -> None:
         """Count click ``item`` against the list recommended before it (if any)."""
-        if previous is None:
-            return
+        if previous is not None:
+            self.count(rank_in(previous, item))
+
+    def count(self, rank: int | None) -> None:
+        """Count one scored click whose item stood at ``rank`` of the list before it (None: not in it)."""
         self.scored += 1
-        try:
-            rank = previous.index(item) + 1
-        except ValueError:
+        if rank is None:
             return
         self.hit1 += rank <= 1
         self.hit5 += rank <= 5

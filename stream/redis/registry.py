@@ -23,6 +23,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
+from sessionrec.stream.redis.connection import text
 from sessionrec.stream.redis.keys import Keys
 
 EVENTS_KEPT = 200
@@ -43,10 +44,10 @@ class ModelRegistry:
         self.keep = keep  # versions kept for inspection and rollback
 
     async def current(self) -> str | None:
-        return _text(await self.redis.get(self.keys.model_current))
+        return text(await self.redis.get(self.keys.model_current))
 
     async def pinned(self) -> str | None:
-        return _text(await self.redis.get(self.keys.model_pin))
+        return text(await self.redis.get(self.keys.model_pin))
 
     async def promote(self, blob: bytes, meta: dict[str, Any]) -> str:
         """Store a version and make it the current one; raises Pinned while a version is pinned."""
@@ -121,10 +122,10 @@ class ModelRegistry:
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(self.keys.model_pin, self.keys.model_current)
-                    pinned = _text(await pipe.get(self.keys.model_pin))
+                    pinned = text(await pipe.get(self.keys.model_pin))
                     if pinned is not None and pinned != version and not pin:
                         raise Pinned(pinned)
-                    previous = _text(await pipe.get(self.keys.model_current))
+                    previous = text(await pipe.get(self.keys.model_current))
                     pipe.multi()
                     if stored is not None:
                         pipe.hset(self.keys.model(version), mapping={"weights": stored[0], "meta": json.dumps(stored[1])})
@@ -161,7 +162,3 @@ class ModelRegistry:
                     pipe.delete(self.keys.model(version.decode()))
             pipe.ltrim(self.keys.model_history, 0, self.keep - 1)
             await pipe.execute()
-
-
-def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value

@@ -47,8 +47,7 @@ class SessionState:
         history = np.ascontiguousarray(self.history, dtype=np.int32)
         recs = np.ascontiguousarray(self.recs, dtype=np.int32)
         header = _HEADER.pack(self.version.encode(), self.partition, self.incarnation, self.offset, self.ts, self.click_time, len(hidden), len(history),
-                              self.segment,
-                              len(recs))
+                              self.segment, len(recs))
         return header + hidden.tobytes() + history.tobytes() + recs.tobytes()
 
     @classmethod

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from sessionrec.stream.redis.commit import BatchCommit
 from sessionrec.stream.redis.connection import connect
@@ -19,6 +22,8 @@ from sessionrec.stream.redis.sessions import SessionStore
 from sessionrec.stream.redis.vocabulary import SharedVocabulary
 from sessionrec.stream.redis.workers import WorkerBeats
 from sessionrec.stream.settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -48,6 +53,17 @@ class RedisStore:
     async def open(cls, settings: Settings) -> RedisStore:
         """Connect (a one-line ConnectionError when Redis does not answer) and build the store."""
         return cls.over(await connect(settings), settings)
+
+    @classmethod
+    async def run(cls, settings: Settings, work: Callable[[RedisStore], Awaitable[T]], what: str) -> T:
+        """Open a store, run ``work`` on it and close it: for commands that read once; a Redis failure is one line naming ``what``."""
+        store = await cls.open(settings)
+        try:
+            return await work(store)
+        except (RedisError, OSError) as exc:
+            raise ConnectionError(f"{what} in Redis at {settings.redis_shown} failed: {exc}") from None
+        finally:
+            await store.close()
 
     async def close(self) -> None:
         await self.redis.aclose()

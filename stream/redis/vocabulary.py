@@ -17,7 +17,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from sessionrec.model.errors import DataError
-from sessionrec.stream.redis.connection import RedisForgot
+from sessionrec.stream.redis.connection import RedisForgot, text
 from sessionrec.stream.redis.keys import Keys
 
 # KEYS: index hash, items list, epoch. ARGV: the epoch the caller holds ("" while seeding), then raw ids.
@@ -74,16 +74,16 @@ class SharedVocabulary:
 
     async def is_current(self) -> bool:
         """Whether Redis still holds the epoch this cache belongs to."""
-        epoch = await self.redis.get(self.keys.epoch)
-        return epoch is not None and self.epoch == (epoch.decode() if isinstance(epoch, bytes) else epoch)
+        epoch = text(await self.redis.get(self.keys.epoch))
+        return epoch is not None and self.epoch == epoch
 
     async def adopt(self) -> str:
         """Take the epoch Redis has now (after forget()); RedisForgot while nobody has seeded it yet."""
-        epoch = await self.redis.get(self.keys.epoch)
+        epoch = text(await self.redis.get(self.keys.epoch))
         if epoch is None:
             raise RedisForgot(f"the vocabulary at {self.keys.prefix} is not seeded yet")
-        self.epoch = epoch.decode() if isinstance(epoch, bytes) else epoch
-        return self.epoch
+        self.epoch = epoch
+        return epoch
 
     async def seeded(self) -> str:
         """Mark the vocabulary (and registry) seeded, unless someone did: the epoch every cache then belongs to.
@@ -159,8 +159,7 @@ class SharedVocabulary:
             found = await self._in_epoch(self._names, [self.keys.vocab_items, self.keys.epoch], [self.epoch, *missing])
             if any(raw is None for raw in found):
                 raise RedisForgot(f"the vocabulary at {self.keys.prefix} lacks indices this process holds (Redis lost its data?)")
-            for index, raw in zip(missing, found):
-                raw = raw.decode() if isinstance(raw, bytes) else raw
+            for index, raw in zip(missing, map(text, found)):
                 self._items[index] = raw
                 self._index[raw] = index
         return [self._items[i] for i in indices]
@@ -170,4 +169,4 @@ class SharedVocabulary:
 
     async def all_items(self) -> list[str]:
         raw = await self.redis.lrange(self.keys.vocab_items, 0, -1)
-        return [r.decode() if isinstance(r, bytes) else r for r in raw]
+        return [text(r) for r in raw]

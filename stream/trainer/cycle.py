@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sessionrec.model import checkpoint
@@ -119,7 +119,7 @@ class Trainer:
         raws = list(dict.fromkeys(item for clicks in sessions for item, _ in clicks))
         index = dict(zip(raws, await self.store.vocab.indices(raws)))
         n_items = max(net.n_items, max(index.values()) + 1)
-        timeout = replace(config.serving, **self.settings.serving_overrides()).session_timeout
+        timeout = self.settings.serving_rules(config.serving).session_timeout
         train, valid = to_sessions(split.train, index, timeout), to_sessions(split.valid, index, timeout)
 
         def work() -> tuple:

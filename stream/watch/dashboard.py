@@ -18,8 +18,6 @@ from sessionrec.stream.redis.store import RedisStore
 from sessionrec.stream.watch.page import dashboard_js, live_page, plotly_js
 from sessionrec.stream.watch.timeline import read_timeline
 
-MAX_WINDOW_S = 7 * 86400  # the buckets' lifetime in Redis
-
 
 class Dashboard:
     """The dashboard's web server over one RedisStore; start it, read ``url``, stop it."""
@@ -71,7 +69,7 @@ class Dashboard:
 
     async def _data(self, request: web.Request) -> web.Response:
         try:
-            window_s = min(max(float(request.query.get("window", self.window_s)), 1.0), MAX_WINDOW_S)
+            window_s = min(max(float(request.query.get("window", self.window_s)), 1.0), self.store.metrics.bucket_ttl_s)  # no older bucket is kept
         except ValueError:
             return web.Response(status=400, text="window must be a number of seconds")
         try:

@@ -127,13 +127,7 @@ def snapshot_json(snapshot: Snapshot, events_per_s: float) -> dict[str, Any]:
 
 async def read_once(settings: Settings) -> Snapshot:
     """One snapshot, or a one-line ConnectionError."""
-    store = await RedisStore.open(settings)
-    try:
-        return await read_snapshot(store.metrics, store.registry)
-    except (RedisError, OSError) as exc:
-        raise ConnectionError(f"reading metrics from Redis at {settings.redis_shown} failed: {exc}") from None
-    finally:
-        await store.close()
+    return await RedisStore.run(settings, lambda store: read_snapshot(store.metrics, store.registry), "reading the online metrics")
 
 
 class Watch:

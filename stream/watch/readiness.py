@@ -13,14 +13,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sessionrec.stream.settings import Settings
+
 WINDOW_S = 60.0  # the recent batches the duplicate share is taken over
 MIN_CLICKS = 200  # fewer recent clicks than this say nothing about the share
 
 
 @dataclass
 class Readiness:
-    stall_s: float = 30.0  # no batch finished for this long while clicks wait: stalled
-    max_duplicate_share: float = 0.5  # of the recent clicks skipped as already applied
+    stall_s: float = Settings.ready_stall_s  # no batch finished for this long while clicks wait: stalled
+    max_duplicate_share: float = Settings.ready_max_duplicate_share  # of the recent clicks skipped as already applied
     clock: Callable[[], float] = time.monotonic
     serving_since: float | None = None  # when the worker took its first batch of clicks (None: starting)
     last_batch: float | None = None

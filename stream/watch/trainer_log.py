@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.exceptions import RedisError
 from rich.table import Table
 
 from sessionrec.stream.redis.store import RedisStore
@@ -14,13 +13,7 @@ from sessionrec.stream.settings import Settings
 
 async def read_cycles(settings: Settings, limit: int) -> list[dict[str, Any]]:
     """The newest ``limit`` cycle records, or a one-line ConnectionError."""
-    store = await RedisStore.open(settings)
-    try:
-        return await store.cycles.recent(limit)
-    except (RedisError, OSError) as exc:
-        raise ConnectionError(f"reading the trainer's cycles from Redis at {settings.redis_shown} failed: {exc}") from None
-    finally:
-        await store.close()
+    return await RedisStore.run(settings, lambda store: store.cycles.recent(limit), "reading the trainer's cycles")
 
 
 def cycles_table(records: list[dict[str, Any]]) -> Table:

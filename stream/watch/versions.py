@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from redis.exceptions import RedisError
 from rich.table import Table
 
 from sessionrec.stream.redis.store import RedisStore
@@ -46,13 +45,7 @@ class Version:
 
 async def in_registry(settings: Settings, work: Callable[[RedisStore], Awaitable[T]]) -> T:
     """Run ``work`` on the store; a Redis failure is a one-line ConnectionError."""
-    store = await RedisStore.open(settings)
-    try:
-        return await work(store)
-    except (RedisError, OSError) as exc:
-        raise ConnectionError(f"the model registry in Redis at {settings.redis_shown} failed: {exc}") from None
-    finally:
-        await store.close()
+    return await RedisStore.run(settings, work, "the model registry")
 
 
 async def kept_versions(store: RedisStore) -> list[Version]:

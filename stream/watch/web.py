@@ -30,7 +30,7 @@ def status(serving: Any, metrics: WorkerMetrics) -> dict[str, Any]:
 
 
 def register_web(app: faust.App, serving: Any, metrics: WorkerMetrics) -> None:
-    """Add `/metrics` and `/status` to the app's web server (call before the worker starts)."""
+    """Add `/metrics`, `/status` and `/ready` to the app's web server (call before the worker starts)."""
 
     @app.page("/metrics", name="sessionrec-metrics")
     async def prometheus_metrics(self: View, request: Request) -> Response:

@@ -37,7 +37,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -174,7 +174,7 @@ class Applier:
     def _serving_rules(self, engine: Engine) -> ServingConfig:
         """The engine's serving rules with the worker's overrides, worked out once per model version."""
         if self._rules is None or self._rules[0] != engine.version:
-            self._rules = (engine.version, replace(engine.serving, **self.settings.serving_overrides()))
+            self._rules = (engine.version, self.settings.serving_rules(engine.serving))
         return self._rules[1]
 
 

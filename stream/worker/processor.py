@@ -28,7 +28,7 @@ import orjson
 from sessionrec.model.config import ServingConfig
 from sessionrec.model.neighbours import Increments, increments
 from sessionrec.model.scoring import PAD
-from sessionrec.stream.redis.metrics import Counts
+from sessionrec.stream.redis.metrics import Counts, rank_in
 from sessionrec.stream.redis.sessions import SessionState
 from sessionrec.stream.worker.clicks import Click, Rejected, dead_letter, parse
 from sessionrec.stream.worker.inference import Engine, history_matrix
@@ -189,12 +189,10 @@ def _rows(wave: list[tuple[int, Click, int]], states: Mapping[str, SessionState 
         if state is not None and state.already_applied(click.partition, click.incarnation, click.offset):
             outcome.part(click.partition).duplicates += 1
             continue
-        if state is not None:
-            scored = outcome.scored.get(state.version)
-            if scored is None:
-                scored = outcome.scored[state.version] = Counts()
-            scored.score(state.recs.tolist(), item)
-            outcome.part(click.partition).score(state.recs.tolist(), item)
+        if state is not None:  # scored once, counted for the click's partition and for the version that made the list
+            rank = rank_in(state.recs.tolist(), item)
+            outcome.part(click.partition).count(rank)
+            outcome.scored.setdefault(state.version, Counts()).count(rank)
         fresh = state is None or (timeout > 0 and click.ts - state.ts > timeout)
         rows.append(_Row(position, click, item, state, fresh))
     return rows
