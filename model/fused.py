@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from sessionrec.model.config import ServingConfig
 from sessionrec.model.neighbours import PAD, NeighbourTable
 from sessionrec.model.network import GRU4Rec
+from sessionrec.model.rowwise import member, top_per_row
 from sessionrec.model.scoring import GRU4RecScorer, Scorer, clicked, history_weights
 
 TIERS = {"history": 3.0, "neighbours": 2.0, "popular": 1.0}
@@ -68,13 +69,10 @@ class FusedScorer:
             if self.exclude_history:
                 fresh &= ~np.isin(rest_rows * span + rest_items, _history_keys(history.cpu().numpy(), span))
             rows, items, values = (np.concatenate([a, r[fresh]]) for a, r in ((rows, rest_rows), (items, rest_items), (values, rest_values)))
-        order = np.lexsort((items, -values, rows))
-        rows, items, values = rows[order], items[order], values[order]
-        rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
-        top = rank < k
+        top, rank = top_per_row(rows, items, values, k)
         out_items = np.full((b, k), PAD, np.int64)
         out_values = np.full((b, k), -np.inf)
-        out_items[rows[top], rank[top]], out_values[rows[top], rank[top]] = items[top], values[top]
+        out_items[rows[top], rank], out_values[rows[top], rank] = items[top], values[top]
         return torch.from_numpy(out_items), torch.from_numpy(out_values)
 
     def _tiers(self, network: _Network, history: torch.Tensor, now: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,9 +84,9 @@ class FusedScorer:
         if not self.exclude_history:
             parts.append(_tier(own_rows, own_items, own_key, TIERS["history"], self.depth))
         span = max(network.logits.size(1), int(hist.max()) + 1, len(self.table.slot_of))
-        taken = own_rows * span + own_items
+        taken = own_rows * span + own_items  # ascending: the own items come sorted by row, then item
         rows, items, scores = self.table.candidates(hist, now)
-        keep = ~np.isin(rows * span + items, taken)
+        keep = ~member(rows * span + items, taken)
         rows, items, scores = rows[keep], items[keep], scores[keep]
         if len(rows):
             best = np.zeros(b)
@@ -148,8 +146,9 @@ class _Network:
         """The share of each (row, item); 0 for items the network does not know."""
         out = np.zeros(len(rows))
         inside = items < self.logits.size(1)
-        r, i = torch.from_numpy(rows[inside]).to(self.logits.device), torch.from_numpy(items[inside]).to(self.logits.device)
-        out[inside] = (torch.exp(self.logits[r, i] - self.norm[r]) * self.weight).cpu().numpy()
+        r = torch.from_numpy(rows[inside]).to(self.logits.device)
+        flat = torch.from_numpy(rows[inside] * self.logits.size(1) + items[inside]).to(self.logits.device)
+        out[inside] = self.logits.take(flat).sub_(self.norm.take(r)).exp_().mul_(self.weight).cpu().numpy()  # flat takes: a third of [r, i]'s time
         return out
 
     def best(self, rows: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,11 +162,8 @@ class _Network:
 
 def _tier(rows: np.ndarray, items: np.ndarray, key: np.ndarray, tier: float, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The first ``depth`` of each row by ``key`` (ties: lower item), valued ``tier`` + a share in (0, 1) that falls with the place."""
-    order = np.lexsort((items, -key, rows))
-    rows, items = rows[order], items[order]
-    place = np.arange(len(rows)) - np.searchsorted(rows, rows)
-    keep = place < depth
-    return rows[keep], items[keep], tier + (depth - place[keep]) / (depth + 1.0)
+    chosen, place = top_per_row(rows, items, key, depth)
+    return rows[chosen], items[chosen], tier + (depth - place) / (depth + 1.0)
 
 
 def _history_keys(hist: np.ndarray, span: int) -> np.ndarray:

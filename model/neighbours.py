@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sessionrec.model.rowwise import member, top_per_row
+
 PAD = -1
 
 
@@ -220,17 +222,14 @@ class NeighbourTable:
         g = 1.0 / (np.arange(last.shape[1] - 1, -1, -1) + 1.0)  # 1 for the most recent click
         rows, items, scores = self._spread(last, np.broadcast_to(g, last.shape))
         if r.hop2 and len(rows):
-            order = np.lexsort((items, -scores, rows))
-            rows, items, scores = rows[order], items[order], scores[order]
-            best = _first_per_row(rows, r.hop2)
+            best, rank = top_per_row(rows, items, scores, r.hop2)
             via = np.full((len(recent), r.hop2), PAD, np.int64)
             share = np.zeros((len(recent), r.hop2))
-            rank = np.arange(len(best)) - np.searchsorted(rows[best], rows[best])
             via[rows[best], rank], share[rows[best], rank] = items[best], scores[best]
             totals = self._totals(via)
             rows2, items2, scores2 = self._spread(via, np.divide(r.hop2_weight * share, totals, out=np.zeros_like(share), where=totals > 0))
             span = max(len(self.slot_of), 1)
-            fresh = ~np.isin(rows2 * span + items2, rows * span + items)  # 2-hop adds only what 1-hop did not reach
+            fresh = ~member(rows2 * span + items2, rows * span + items)  # 2-hop adds only what 1-hop did not reach (1-hop's come sorted)
             rows, items, scores = np.concatenate([rows, rows2[fresh]]), np.concatenate([items, items2[fresh]]), np.concatenate([scores, scores2[fresh]])
         if now is not None and r.age_boost and len(rows):
             age = np.asarray(now, np.float64)[rows] - self.last[items]
@@ -309,12 +308,6 @@ def learn_sessions(table: NeighbourTable, items: np.ndarray, offsets: np.ndarray
         ok = position >= back
         history[ok, window - back] = items[np.flatnonzero(ok) - back]
     table.learn(increments(history, np.full(len(items), np.nan), window, first_only=False))
-
-
-def _first_per_row(rows: np.ndarray, count: int) -> np.ndarray:
-    """Indices of the first ``count`` entries of each row in arrays grouped by row."""
-    starts = np.searchsorted(rows, rows)
-    return np.flatnonzero(np.arange(len(rows)) - starts < count)
 
 
 def _most_clicked(pop: np.ndarray, count: int) -> np.ndarray:
