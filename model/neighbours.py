@@ -239,15 +239,20 @@ class NeighbourTable:
     def _spread(self, sources: np.ndarray, gains: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sum over each row's sources of gain times the source's neighbour weights: (row, item, score), grouped by row."""
         slots = self._slots_of(sources)
-        b, j = np.nonzero(slots >= 0)
-        if len(b) == 0:
+        if not (slots >= 0).any():
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-        nb, w = self.nb[slots[b, j]], self.w[slots[b, j]] * np.asarray(gains, np.float64)[b, j][:, None]
+        # Each row's sources' neighbours side by side, [B, sources * width], sorted by item per row (PAD last): a row-wise
+        # sort, not a sort of every (row, item) key. Stable, so an item's weights add up in the sources' order.
+        nb = np.where((slots >= 0)[..., None], self.nb[np.maximum(slots, 0)], PAD).reshape(len(slots), -1)
+        w = (self.w[np.maximum(slots, 0)] * np.asarray(gains, np.float64)[..., None]).reshape(len(slots), -1)
+        order = np.argsort(np.where(nb == PAD, np.iinfo(np.int64).max, nb), axis=1, kind="stable")
+        nb, w = np.take_along_axis(nb, order, 1), np.take_along_axis(w, order, 1)
         keep = nb != PAD
-        row = np.broadcast_to(b[:, None], nb.shape)[keep]
-        span = max(len(self.slot_of), 1)
-        keys, inverse = np.unique(row * span + nb[keep], return_inverse=True)
-        return keys // span, keys % span, np.bincount(inverse, weights=w[keep])
+        rows, items, w = np.broadcast_to(np.arange(len(nb))[:, None], nb.shape)[keep], nb[keep], w[keep]
+        first = np.ones(len(items), bool)
+        first[1:] = (items[1:] != items[:-1]) | (rows[1:] != rows[:-1])
+        starts = np.flatnonzero(first)
+        return rows[starts], items[starts], np.add.reduceat(w, starts)
 
     def _totals(self, items: np.ndarray) -> np.ndarray:
         slots = self._slots_of(items)
