@@ -143,14 +143,16 @@ class NeighbourTable:
         found = match.any(axis=1)
         self.w[slots[found], match[found].argmax(axis=1)] += sums[found]
         slots, cols, sums = slots[~found], cols[~found], sums[~found]
-        while len(slots):  # insertions, one per row per round, each evicting the row's weakest (or an empty place)
-            _, first = np.unique(slots, return_index=True)
-            s = slots[first]
+        # Insertions in order, each evicting its row's weakest (or an empty place): a row's n-th insertion goes in round n,
+        # every row's at once.
+        order = np.argsort(slots, kind="stable")
+        slots, cols, sums = slots[order], cols[order], sums[order]
+        rounds = np.arange(len(slots)) - np.searchsorted(slots, slots)
+        for n in range(int(rounds.max(initial=-1)) + 1):
+            now = np.flatnonzero(rounds == n)
+            s = slots[now]
             place = np.where(self.nb[s] == PAD, -np.inf, self.w[s]).argmin(axis=1)
-            self.nb[s, place], self.w[s, place] = cols[first], sums[first]
-            rest = np.ones(len(slots), bool)
-            rest[first] = False
-            slots, cols, sums = slots[rest], cols[rest], sums[rest]
+            self.nb[s, place], self.w[s, place] = cols[now], sums[now]
 
     def _slots(self, items: np.ndarray) -> np.ndarray:
         """The slots of ``items``' rows, made where missing; the least recently updated rows give way when full."""
