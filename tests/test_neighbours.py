@@ -40,6 +40,24 @@ def test_learning_adds_up_and_the_weakest_neighbour_gives_way():
     assert table.row(1) == pytest.approx({2: 2.0, 4: 0.8})  # 3 (0.5) was the weakest when 4 came
 
 
+def test_many_new_neighbours_of_a_row_in_one_lesson_go_in_one_by_one():
+    """One lesson of new pairs leaves the rows that learning them one lesson each (in the lesson's order) would."""
+    rng = np.random.default_rng(4)
+    rows, cols = np.repeat(np.arange(6), 5), rng.integers(10, 40, 30) * 10 + np.tile(np.arange(5), 6)  # distinct pairs
+    weights = rng.integers(1, 9, 30).astype(np.float32) / 4  # ties among the weights too
+
+    def table_with_old_rows() -> NeighbourTable:
+        table = NeighbourTable(NeighbourRules(width=3))
+        table.learn(Increments(np.repeat(np.arange(6), 2), np.tile([1, 2], 6), np.tile(np.float32([1.0, 0.5]), 6), np.zeros(0, np.int64), np.zeros(0)))
+        return table
+
+    at_once, one_by_one = table_with_old_rows(), table_with_old_rows()
+    at_once.learn(Increments(rows, cols, weights, np.zeros(0, np.int64), np.zeros(0)))
+    for i in np.lexsort((cols, rows)):
+        one_by_one.learn(Increments(rows[i : i + 1], cols[i : i + 1], weights[i : i + 1], np.zeros(0, np.int64), np.zeros(0)))
+    assert all(at_once.row(r) == one_by_one.row(r) for r in range(6))
+
+
 def test_memory_is_bounded_by_the_settings():
     table = NeighbourTable(NeighbourRules(width=3), max_items=10)
     rng = np.random.default_rng(0)
