@@ -104,11 +104,11 @@ class FusedScorer:
 
     def _popular(self, popular: np.ndarray, taken_rows: np.ndarray, taken_items: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The popular tier: each row's first ``depth`` of ``popular`` (most clicked first) not listed above; already in order, no sort."""
-        place_of = np.full(int(max(popular.max(), taken_items.max(initial=0))) + 1, -1)
-        place_of[popular] = np.arange(len(popular))
-        place = place_of[taken_items]
+        by_item = np.argsort(popular)  # the popular items' places, found by binary search: no catalogue-sized lookup per batch
+        at = np.minimum(np.searchsorted(popular, taken_items, sorter=by_item), len(popular) - 1)
+        hit = popular[by_item[at]] == taken_items
         free = np.ones((b, len(popular)), bool)
-        free[taken_rows[place >= 0], place[place >= 0]] = False
+        free[taken_rows[hit], by_item[at[hit]]] = False
         rank = np.cumsum(free, axis=1) - 1
         keep = free & (rank < self.depth)
         rows, column = np.nonzero(keep)
