@@ -148,8 +148,8 @@ class NeighbourTable:
         order = np.argsort(slots, kind="stable")
         slots, cols, sums = slots[order], cols[order], sums[order]
         rounds = np.arange(len(slots)) - np.searchsorted(slots, slots)
-        for n in range(int(rounds.max(initial=-1)) + 1):
-            now = np.flatnonzero(rounds == n)
+        by_round = np.argsort(rounds, kind="stable")
+        for now in np.split(by_round, np.cumsum(np.bincount(rounds))[:-1]):
             s = slots[now]
             place = np.where(self.nb[s] == PAD, -np.inf, self.w[s]).argmin(axis=1)
             self.nb[s, place], self.w[s, place] = cols[now], sums[now]
@@ -245,8 +245,9 @@ class NeighbourTable:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
         # Each row's sources' neighbours side by side, [B, sources * width], sorted by item per row (PAD last): a row-wise
         # sort, not a sort of every (row, item) key. Stable, so an item's weights add up in the sources' order.
-        nb = np.where((slots >= 0)[..., None], self.nb[np.maximum(slots, 0)], PAD).reshape(len(slots), -1)
-        w = (self.w[np.maximum(slots, 0)] * np.asarray(gains, np.float64)[..., None]).reshape(len(slots), -1)
+        row_of = np.maximum(slots, 0)  # -1 reads slot 0, masked to PAD
+        nb = np.where((slots >= 0)[..., None], self.nb[row_of], PAD).reshape(len(slots), -1)
+        w = (self.w[row_of] * np.asarray(gains, np.float64)[..., None]).reshape(len(slots), -1)
         order = np.argsort(np.where(nb == PAD, np.iinfo(np.int64).max, nb), axis=1, kind="stable")
         nb, w = np.take_along_axis(nb, order, 1), np.take_along_axis(w, order, 1)
         keep = nb != PAD
