@@ -47,7 +47,7 @@ class FusedScorer:
     def scores(self, state: torch.Tensor, history: torch.Tensor, n_items: int, now: np.ndarray | None = None) -> torch.Tensor:
         """[B, n_items]: tier + order inside the tier for listed items, the network's share of the blend for the rest."""
         network = _Network(self.gru, state)
-        out = F.pad(network.dense(), (0, n_items - network.logits.size(1)))
+        out = F.pad(network.dense(), (0, n_items - network.n_known))
         rows, items, values = self._tiers(network, history, now)
         inside = items < n_items
         out[torch.from_numpy(rows[inside]), torch.from_numpy(items[inside])] = torch.from_numpy(values[inside]).float()
@@ -64,7 +64,7 @@ class FusedScorer:
         short = np.flatnonzero(np.bincount(rows, minlength=b) < k)  # rows the tiers do not fill: the network's best fill them (tier 0)
         if len(short):
             rest_rows, rest_items, rest_values = network.best(short, k + history.size(1) + 3 * self.depth)
-            span = int(max(network.logits.size(1), items.max() + 1 if len(items) else 0, history.max().item() + 1))
+            span = int(max(network.n_known, items.max() + 1 if len(items) else 0, history.max().item() + 1))
             fresh = ~np.isin(rest_rows * span + rest_items, rows * span + items)
             if self.exclude_history:
                 fresh &= ~np.isin(rest_rows * span + rest_items, _history_keys(history.cpu().numpy(), span))
@@ -83,7 +83,7 @@ class FusedScorer:
         own_rows, own_items, own_key = self._history(hist, network, history)
         if not self.exclude_history:
             parts.append(_tier(own_rows, own_items, own_key, TIERS["history"], self.depth))
-        span = max(network.logits.size(1), int(hist.max()) + 1, len(self.table.slot_of))
+        span = max(network.n_known, int(hist.max()) + 1, len(self.table.slot_of))
         taken = own_rows * span + own_items  # ascending: the own items come sorted by row, then item
         rows, items, scores = self.table.candidates(hist, now)
         keep = ~member(rows * span + items, taken)
@@ -132,31 +132,36 @@ class FusedScorer:
 
 
 class _Network:
-    """The network's share of the blend, (1 - w) softmax, read only where needed: one normaliser per row."""
+    """The network's share of the blend, (1 - w) softmax, read only where needed.
+
+    It keeps log-probabilities: log_softmax is one fused pass per row, where
+    logsumexp and the subtraction its users then need cost 1.4-2x as much.
+    """
 
     def __init__(self, gru: GRU4RecScorer, state: torch.Tensor) -> None:
-        self.logits = gru.net.score(state[:, -gru.net.config.layers[-1] :])
-        self.norm = torch.logsumexp(self.logits, dim=1)
+        self.log_p = torch.log_softmax(gru.net.score(state[:, -gru.net.config.layers[-1] :]), dim=1)
         self.weight = 1.0 - gru.history_weight
 
+    @property
+    def n_known(self) -> int:
+        return self.log_p.size(1)
+
     def dense(self) -> torch.Tensor:
-        return torch.exp(self.logits - self.norm[:, None]).mul_(self.weight)
+        return self.log_p.exp().mul_(self.weight)
 
     def share(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The share of each (row, item); 0 for items the network does not know."""
         out = np.zeros(len(rows))
-        inside = items < self.logits.size(1)
-        r = torch.from_numpy(rows[inside]).to(self.logits.device)
-        flat = torch.from_numpy(rows[inside] * self.logits.size(1) + items[inside]).to(self.logits.device)
-        out[inside] = self.logits.take(flat).sub_(self.norm.take(r)).exp_().mul_(self.weight).cpu().numpy()  # flat takes: a quarter of [r, i]'s time
+        inside = items < self.n_known
+        flat = torch.from_numpy(rows[inside] * self.n_known + items[inside]).to(self.log_p.device)
+        out[inside] = self.log_p.take(flat).exp_().mul_(self.weight).cpu().numpy()  # a flat take: a quarter of [r, i]'s time
         return out
 
     def best(self, rows: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ``count`` best known items of the given rows, as (row, item, share) triples."""
-        index = torch.from_numpy(rows).to(self.logits.device)
-        logits = self.logits[index]
-        top, items = logits.topk(min(count, logits.size(1)), dim=1)
-        share = (torch.exp(top - self.norm[index][:, None]) * self.weight).cpu().numpy().astype(np.float64)
+        index = torch.from_numpy(rows).to(self.log_p.device)
+        top, items = self.log_p[index].topk(min(count, self.n_known), dim=1)
+        share = (torch.exp(top) * self.weight).cpu().numpy().astype(np.float64)
         return np.repeat(rows, items.size(1)), items.cpu().numpy().ravel(), share.ravel()
 
 
