@@ -11,6 +11,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from sessionrec.model.config import TrainConfig
+from sessionrec.model.handgrad import HandGradStep
 from sessionrec.model.losses import LOSSES, bpr_max
 from sessionrec.model.network import GRU4Rec
 from sessionrec.model.optim import AdagradM
@@ -105,7 +106,8 @@ def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec
     net.sparse_gradients(config.optimizer == "adagrad" and not config.full_softmax)
     counts = np.bincount(sessions.items, minlength=n_items)[:n_items]
     objective = Objective(config, counts, generator)
-    optimizer = make_optimizer(config, net)
+    by_hand = HandGradStep(net, config, objective.sampler) if HandGradStep.supports(config) else None
+    optimizer = make_optimizer(config, net) if by_hand is None else None
     log = TrainLog()
     start = time.perf_counter()
     rng = np.random.default_rng(config.seed)
@@ -123,10 +125,13 @@ def train(config: TrainConfig, sessions: Sessions, n_items: int, *, net: GRU4Rec
                 seen = seen[step.keep] if step.keep is not None else seen[: len(step.inputs)]
                 seen[step.fresh] = False
                 seen[torch.arange(len(step.inputs)), step.inputs] = True
-            loss, hidden = objective(net, step.inputs, hidden, step.targets, seen)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if by_hand is not None:
+                loss, hidden = by_hand(step.inputs, hidden, step.targets)
+            else:
+                loss, hidden = objective(net, step.inputs, hidden, step.targets, seen)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
             value = loss.item()
             if not np.isfinite(value):
                 raise FloatingPointError(f"training diverged in epoch {epoch + 1} (loss {value}); lower the learning rate")

@@ -214,3 +214,50 @@ def test_dense_row_gradients_equal_autograds_own():
     expected = table.grad.clone()
     expected[6] = 0.0
     assert not net.item_out.weight.grad.is_sparse and torch.allclose(net.item_out.weight.grad, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(("layers", "momentum"), [([6], 0.0), ([6], 0.9), ([5, 4], 0.5)])
+def test_the_hand_derived_step_updates_the_weights_as_the_straightforward_computation(layers, momentum):
+    """The official configuration's step without autograd (model.handgrad) changes no figure of the maths either."""
+    import copy
+
+    from sessionrec.model.handgrad import HandGradStep
+    from sessionrec.model.network import GRU4Rec
+    from sessionrec.model.sampling import PopularitySampler
+
+    n_items = 12
+    config = PRESETS["official"].updated(layers=layers, n_sample=7, momentum=momentum, lr=0.3)
+    torch.manual_seed(0)
+    net = GRU4Rec(config.network, n_items)
+    net.item_bias.weight.data[:n_items].normal_()
+    reference, state = copy.deepcopy(net), {}
+    sampler = PopularitySampler(np.ones(n_items), 0.5, 7, torch.Generator().manual_seed(0))
+    step = HandGradStep(net, config, sampler)
+    steps = [  # repeated inputs, an unknown input (n_items + 2), a sampled row's own item, an input that is no column; then fewer rows
+        (torch.tensor([2, 5, 2, n_items + 2]), torch.tensor([1, 4, 4, 9]), torch.tensor([3, 3, 7, 1, 3, 9, 4])),
+        (torch.tensor([1, 4, 0, 11]), torch.tensor([6, 4, 8, 2]), torch.tensor([5, 8, 8, 1, 0, 3, 10])),
+        (torch.tensor([7, 3, 9]), torch.tensor([3, 3, 0]), torch.tensor([0, 0, 2, 6, 3, 11, 11])),
+    ]
+    hidden = torch.randn(4, sum(layers))
+    for inputs, targets, sample in steps:
+        sampler.draw = lambda sample=sample: sample
+        hidden = hidden[: len(inputs)]
+        loss, new_hidden = step(inputs, hidden, targets)
+        with torch.no_grad():
+            expected_hidden = reference._recur(reference.item_out.weight[inputs.clamp(max=n_items)], hidden)[1]
+        slow = reference_step(reference, state, config, inputs, targets, sample, hidden)
+        assert torch.allclose(loss, slow, atol=1e-6)
+        assert torch.allclose(new_hidden, expected_hidden, atol=1e-6)
+        for (name, got), want in zip(net.state_dict().items(), reference.state_dict().values()):
+            assert torch.allclose(got, want, atol=1e-6), name
+        hidden = new_hidden
+    assert torch.equal(net.item_out.weight[n_items], torch.zeros(6 if layers == [6] else 4))  # the unknown item's row is never trained
+
+
+@pytest.mark.parametrize("change", [{"loss": "bpr-max"}, {"embedding": 8}, {"dropout_hidden": 0.1}, {"logq": 1.0}, {"optimizer": "adam"},
+                                    {"exclude_seen": True}, {"full_softmax": True}])
+def test_other_configurations_train_through_autograd(change):
+    from sessionrec.model.handgrad import HandGradStep
+
+    assert HandGradStep.supports(PRESETS["official"])
+    assert not HandGradStep.supports(PRESETS["official"].updated(**change))
