@@ -13,6 +13,7 @@ rebalance that cuts short a worker's check of a partition's log.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import uuid
@@ -25,6 +26,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
 from redis.asyncio import Redis
 
+from sessionrec.replay.kafka.clients import start_consumer
 from sessionrec.replay.pacing import Pacing
 from sessionrec.stream.local.harness import Received, WorkerProcess
 from sessionrec.stream.redis.keys import Keys
@@ -63,6 +65,31 @@ def two_workers_then(model: Path, clicks: pd.DataFrame, fault: Fault, **override
         return asyncio.run(stream(settings, clicks, fault, pacing=PACING, workers=2, when=settled))
 
 
+async def _applied_past_commit(worker: WorkerProcess, timeout_s: float = 20.0) -> None:
+    """Wait until ``worker`` owns a partition whose last applied click (its Redis mark) lies past the group's committed offset.
+
+    Those are the clicks a kill makes come again. Offsets are committed on
+    rebalance only here, and the group may rebalance more than once as the
+    workers join, so answers alone do not tell that any are left uncommitted.
+    """
+    settings = worker.settings
+    keys = Keys(settings.redis_prefix, settings.partitions)
+    redis, group = Redis.from_url(settings.redis_url), await start_consumer(settings, group=settings.consumer_group)  # reads, never joins
+    try:
+        for _ in range(int(timeout_s / 0.2)):
+            beat = await redis.get(keys.worker(worker.worker_id))
+            for partition in [int(p) for p in json.loads(beat)["partitions"]] if beat else []:
+                mark = await PartitionLog(redis, keys).mark(partition)
+                done = await group.committed(TopicPartition(settings.clicks_topic, partition))
+                if mark is not None and (done is None or mark.offset >= done):
+                    return
+            await asyncio.sleep(0.2)
+    finally:
+        await redis.aclose()
+        await group.stop()
+    raise AssertionError(f"{worker.worker_id} never applied a click past the group's committed offsets within {timeout_s:.0f} s")
+
+
 async def _gone(worker: WorkerProcess) -> None:
     """Wait for ``worker`` to exit without blocking the replay."""
     await asyncio.to_thread(worker.process.wait)
@@ -99,6 +126,7 @@ def test_a_worker_killed_mid_replay_has_its_partitions_taken_over(small_model, r
     killed: list[WorkerProcess] = []
 
     async def kill(workers: list[WorkerProcess]) -> None:
+        await _applied_past_commit(workers[0])
         killed.append(workers.pop(0))
         os.kill(killed[0].process.pid, signal.SIGKILL)
         await _gone(killed[0])
