@@ -92,13 +92,13 @@ class HandGradStep:
         for gru, h in zip(net.grus, hidden.split(net.config.layers, dim=1)):
             cells.append(_forward(gru, x, h))
             x = cells[-1].out
-        log_count = torch.bincount(at_column, minlength=len(rows)).float().log_()
+        log_count = torch.bincount(at_column, minlength=len(rows)).to(table.dtype).log_()
         scores = torch.addmm(self.dense[0][:, 0].index_select(0, rows).add_(log_count), x, table.T)
         scores.scatter_add_(1, target, -log_count.index_select(0, target[:, 0])[:, None])
         log_p = torch.log_softmax(scores, dim=1)
         loss = -log_p.gather(1, target).mean()
 
-        d_scores = log_p.exp_().scatter_add_(1, target, torch.full((batch, 1), -1.0)).div_(batch)  # softmax - one-hot, per row
+        d_scores = log_p.exp_().scatter_add_(1, target, torch.full((batch, 1), -1.0, dtype=table.dtype)).div_(batch)  # softmax - one-hot, per row
         d_table = d_scores.T @ x
         d_x = d_scores @ table
         grads = [torch.zeros_like(self.dense[0]).index_add_(0, rows, d_scores.sum(0)[:, None])]  # the bias, dense as in AdagradM

@@ -68,7 +68,7 @@ class Objective:
                 # a row touched only as an input (c = 0) not at all.
                 scores, rows, where, hidden = net.touched_scores(inputs, hidden, columns)
                 positive = where[: len(targets)]
-                log_counts = torch.bincount(where, minlength=len(rows)).float().log()
+                log_counts = torch.bincount(where, minlength=len(rows)).to(scores.dtype).log()
                 offsets = log_counts.expand_as(scores).scatter(1, positive[:, None], 0.0)
                 if seen is not None:
                     offsets = offsets.masked_fill(seen[:, rows].scatter_(1, positive[:, None], False), float("-inf"))
