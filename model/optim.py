@@ -24,13 +24,13 @@ def update_dense(params: list[torch.Tensor], grads: list[torch.Tensor], accs: li
     """
     torch._foreach_addcmul_(accs, grads, grads)
     scales = torch._foreach_add(accs, eps)  # noqa: SLF001 - torch names its foreach kernels so
-    torch._foreach_rsqrt_(scales)  # 1 / sqrt(acc + eps): rsqrt and multiply cost less than sqrt and divide
+    torch._foreach_sqrt_(scales)  # sqrt and divide: torch's rsqrt on CPU costs three times its sqrt
     if momentum > 0:
         torch._foreach_mul_(velocities, momentum)
-        torch._foreach_addcmul_(velocities, grads, scales, value=-lr)
+        torch._foreach_addcdiv_(velocities, grads, scales, value=-lr)
         torch._foreach_add_(params, velocities)
     else:
-        torch._foreach_addcmul_(params, grads, scales, value=-lr)
+        torch._foreach_addcdiv_(params, grads, scales, value=-lr)
 
 
 def update_rows(param: torch.Tensor, rows: torch.Tensor, grad: torch.Tensor, acc: torch.Tensor, velocity: torch.Tensor | None,
@@ -41,12 +41,10 @@ def update_rows(param: torch.Tensor, rows: torch.Tensor, grad: torch.Tensor, acc
     advanced indexing (``t[rows]``) and index_add_ with ``alpha`` cost about twice as much.
     """
     acc.index_add_(0, rows, grad * grad)
-    update = acc.index_select(0, rows).add_(eps).rsqrt_().mul_(grad)  # g / sqrt(acc + eps)
+    update = grad / acc.index_select(0, rows).add_(eps).sqrt_().mul_(-1 / lr)  # -lr g / sqrt(acc + eps)
     if momentum > 0:
-        update = velocity.index_select(0, rows).mul_(momentum).add_(update, alpha=-lr)
+        update = velocity.index_select(0, rows).mul_(momentum).add_(update)
         velocity.index_copy_(0, rows, update)
-    else:
-        update.mul_(-lr)
     param.index_add_(0, rows, update)
 
 
