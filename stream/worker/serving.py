@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 import mode
@@ -55,6 +56,10 @@ class Serving(mode.Service):
         self.producer = await start_producer(s, linger_ms=0)
         recs, dlq = await BatchSender.create(self.producer, s.recs_topic), await BatchSender.create(self.producer, s.dlq_topic)
         self.line = BatchLine(Applier(s, self.store, recover=self.model.recover), recs, dlq, self.metrics)
+        # What start-up made (torch, Faust, the model) lives as long as the worker. Frozen, the cyclic collector's full
+        # passes no longer walk it: unfrozen, one took 88-116 ms during a 10-second serving run, a stall of every click.
+        gc.collect()
+        gc.freeze()
         self._ready.set()
         log.info("serving model %s on %s", engine.version, self.device)
 
