@@ -92,8 +92,8 @@ class HandGradStep:
         # Each distinct item the step touches is one row of the table: inputs (unknown ones read the zero padding
         # row), targets and samples. A column drawn c times weighs c times in the softmax, so it is scored once
         # with log c added; a row's own item counts once, and a row touched only as an input (c = 0) not at all.
-        # Counting over the catalogue finds them in sorted order at a third of torch.unique's sort (the bias's
-        # dense update passes over the catalogue each step already).
+        # Counting over the catalogue finds them in sorted order in 0.6x the time of torch.unique's sort (36 against
+        # 60 us for a step's 2,112 indices; the bias's dense update passes over the catalogue each step already).
         inputs, columns = inputs.clamp(max=net.n_items), torch.cat([targets, sample])
         count = torch.bincount(columns, minlength=net.n_items + 1)
         touched = count + torch.bincount(inputs, minlength=net.n_items + 1)
