@@ -167,9 +167,10 @@ def reference_step(net, state, config, inputs, targets, sample, hidden):
 def float64():
     """Adagrad's first step, g / sqrt(g^2 + eps), turns a float32 rounding of a tiny gradient into a change of
     lr / sqrt(eps) times it (the order of float sums differs between CPUs' kernels): the steps are compared in float64."""
+    before = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     yield
-    torch.set_default_dtype(torch.float32)
+    torch.set_default_dtype(before)
 
 
 @pytest.mark.parametrize(("loss", "momentum"), [("cross-entropy", 0.0), ("cross-entropy", 0.9), ("bpr-max", 0.5)])
